@@ -1,0 +1,401 @@
+/*
+ * opdev: a portable LLM operator library. The stable C interface.
+ *
+ * Conventions (they hold for every op below; docs/OPS.md has the full semantics):
+ *  - Tensors are DLPack DLTensors (dlpack/dlpack.h). Shapes and strides are in elements; strides == NULL
+ *    means compact row-major; byte_offset is honoured. Unless an op says otherwise the innermost
+ *    dimension must be contiguous (stride 1) and the other dimensions may have any non-negative stride,
+ *    e.g. a [T, heads, head_dim] view into a fused QKV buffer.
+ *  - Every tensor must live on the context's device (opdev_context_device()). data may be NULL only when
+ *    the tensor has no elements.
+ *  - Outputs come first, then inputs, then scalars. Callers allocate outputs. An op documents which
+ *    outputs may alias which inputs (then they must be exactly the same view); any other overlap between
+ *    an output and another argument is an error.
+ *  - Activation dtypes are float32, bfloat16 and float16 (the ref backend also takes float64). Index
+ *    tensors are int32 or int64 as documented per op. Accumulation and transcendental math are float32 or
+ *    better whatever the storage dtype.
+ *  - Every op validates its arguments before touching memory. A violation returns a status and sets a
+ *    thread-local message (opdev_last_error()) that names the op, the argument, and the expected and
+ *    actual values. Index data that is visible on the host (CPU tensors) is range-checked before use.
+ *    Nothing aborts; nothing reads or writes out of bounds.
+ *  - Empty inputs (T = 0 tokens) are valid and do nothing.
+ *  - No function takes ownership of caller memory. All functions are thread-safe for distinct contexts;
+ *    one context must not be used by two threads at once.
+ */
+#ifndef OPDEV_OPDEV_H_
+#define OPDEV_OPDEV_H_
+
+#include <dlpack/dlpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define OPDEV_API __declspec(dllexport)
+#else
+#define OPDEV_API __attribute__((visibility("default")))
+#endif
+
+#define OPDEV_VERSION_MAJOR 0
+#define OPDEV_VERSION_MINOR 1
+#define OPDEV_VERSION_PATCH 0
+
+/* Largest tensor rank any op accepts. */
+#define OPDEV_MAX_DIMS 8
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Status codes and errors                                                                          */
+/* ------------------------------------------------------------------------------------------------ */
+
+typedef enum opdev_status {
+  OPDEV_STATUS_SUCCESS = 0,
+  OPDEV_STATUS_INVALID_ARGUMENT = 1,  /* null pointer, wrong rank/shape/stride/device, bad scalar, forbidden aliasing */
+  OPDEV_STATUS_UNSUPPORTED_DTYPE = 2, /* a dtype the op, or this backend, does not take */
+  OPDEV_STATUS_OUT_OF_RANGE = 3,      /* index data out of range: token ids, positions, slots, expert ids, blocks */
+  OPDEV_STATUS_SIZE_OVERFLOW = 4,     /* a size or byte-extent product overflows */
+  OPDEV_STATUS_UNSUPPORTED = 5,       /* valid arguments this backend does not implement (e.g. a head_dim) */
+  OPDEV_STATUS_OUT_OF_MEMORY = 6,
+  OPDEV_STATUS_NOT_FOUND = 7,         /* unknown backend name, or its device is not present */
+  OPDEV_STATUS_DEVICE_ERROR = 8,      /* the device runtime reported a failure (e.g. a CUDA error) */
+  OPDEV_STATUS_INTERNAL = 9           /* a bug in opdev: please report it with opdev_last_error() */
+} opdev_status;
+
+/* Static string naming a status, e.g. "OPDEV_STATUS_INVALID_ARGUMENT". */
+OPDEV_API const char* opdev_status_string(opdev_status status);
+
+/* Message of the last failed call on this thread ("" after a success). Valid until the next opdev call
+ * on the same thread. */
+OPDEV_API const char* opdev_last_error(void);
+
+/* Library version (of the shared object actually loaded). */
+OPDEV_API void opdev_version(int* major, int* minor, int* patch);
+OPDEV_API const char* opdev_version_string(void);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Operators and backends                                                                           */
+/* ------------------------------------------------------------------------------------------------ */
+
+typedef enum opdev_op {
+#define OPDEV_OP(ID, name) OPDEV_OP_##ID,
+#include "opdev/ops.def"
+#undef OPDEV_OP
+  OPDEV_OP_COUNT
+} opdev_op;
+
+/* Canonical name of an op ("rms_norm"), or NULL for an invalid value. */
+OPDEV_API const char* opdev_op_name(opdev_op op);
+/* The op with that canonical name; OPDEV_OP_COUNT if none. */
+OPDEV_API opdev_op opdev_op_from_name(const char* name);
+
+/* Backends compiled into this library, in registration order ("ref", "cpu", and "cuda" when built). */
+OPDEV_API int opdev_backend_count(void);
+OPDEV_API const char* opdev_backend_name(int index);
+/* 1 if a context for that backend can be created on this machine (e.g. a GPU is present), else 0. */
+OPDEV_API int opdev_backend_available(const char* name);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Context                                                                                          */
+/* ------------------------------------------------------------------------------------------------ */
+
+typedef struct opdev_context opdev_context;
+
+/* Workspace/device-memory allocator of a context. alloc returns memory on the context's device aligned to
+ * at least `alignment` bytes, or NULL. */
+typedef struct opdev_allocator {
+  void* user;
+  void* (*alloc)(void* user, size_t nbytes, size_t alignment);
+  void (*free)(void* user, void* ptr);
+} opdev_allocator;
+
+typedef struct opdev_context_options {
+  size_t struct_size;                /* sizeof(opdev_context_options): lets the struct grow compatibly */
+  int device_id;                     /* device ordinal for device backends; 0 for host backends */
+  int num_threads;                   /* host threads for host backends; 0 = OPDEV_NUM_THREADS or all cores */
+  int deterministic;                 /* 1: bitwise-reproducible results (see docs/ARCHITECTURE.md) */
+  const opdev_allocator* allocator;  /* workspace allocator; NULL = the built-in caching allocator */
+} opdev_context_options;
+
+/* Fills *options with the defaults (call before setting fields). */
+OPDEV_API void opdev_context_options_init(opdev_context_options* options);
+
+/* Creates a context on the named backend. options may be NULL (defaults). */
+OPDEV_API opdev_status opdev_context_create(const char* backend, const opdev_context_options* options,
+                                            opdev_context** out_ctx);
+OPDEV_API void opdev_context_destroy(opdev_context* ctx);
+
+OPDEV_API const char* opdev_context_backend(const opdev_context* ctx);
+/* Backend-specific configuration of the context, e.g. the cpu kernel ISA ("avx512"); "" if none. */
+OPDEV_API const char* opdev_context_describe(const opdev_context* ctx);
+/* The device that tensors passed with this context must be on. */
+OPDEV_API DLDevice opdev_context_device(const opdev_context* ctx);
+OPDEV_API int opdev_context_num_threads(const opdev_context* ctx);
+OPDEV_API opdev_status opdev_context_set_num_threads(opdev_context* ctx, int num_threads);
+OPDEV_API int opdev_context_deterministic(const opdev_context* ctx);
+OPDEV_API opdev_status opdev_context_set_deterministic(opdev_context* ctx, int deterministic);
+
+/* 1 if the context's backend implements `op` with `dtype` as its activation dtype (the dtype of the op's
+ * first floating-point input, as documented per op), else 0. */
+OPDEV_API int opdev_supports(const opdev_context* ctx, opdev_op op, DLDataType dtype);
+
+/* Waits for all work queued on the context (a no-op on host backends). */
+OPDEV_API opdev_status opdev_synchronize(opdev_context* ctx);
+
+/* Device memory of the context's device (host memory for host backends). */
+OPDEV_API opdev_status opdev_malloc(opdev_context* ctx, size_t nbytes, void** out_ptr);
+OPDEV_API opdev_status opdev_free(opdev_context* ctx, void* ptr);
+
+typedef enum opdev_memcpy_kind {
+  OPDEV_MEMCPY_HOST_TO_DEVICE = 0,
+  OPDEV_MEMCPY_DEVICE_TO_HOST = 1,
+  OPDEV_MEMCPY_DEVICE_TO_DEVICE = 2
+} opdev_memcpy_kind;
+
+/* Synchronous copy between host memory and the context's device. */
+OPDEV_API opdev_status opdev_memcpy(opdev_context* ctx, void* dst, const void* src, size_t nbytes,
+                                    opdev_memcpy_kind kind);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Profiler hook                                                                                    */
+/* ------------------------------------------------------------------------------------------------ */
+
+/* What the front-end knows about one op call, passed to the profiler hook. */
+typedef struct opdev_op_info {
+  size_t struct_size;
+  opdev_op op;
+  const char* backend;
+  int num_tensors;                   /* arguments in signature order; absent optional ones are NULL */
+  const DLTensor* const* tensors;
+  const char* const* tensor_names;
+  double bytes;                      /* minimum bytes the op moves (its cost formula) */
+  double flops;                      /* floating-point operations (its cost formula) */
+} opdev_op_info;
+
+typedef struct opdev_profiler {
+  void* user;
+  void (*op_begin)(void* user, const opdev_op_info* info);
+  void (*op_end)(void* user, const opdev_op_info* info, opdev_status status);
+} opdev_profiler;
+
+/* Installs (or with NULL removes) a hook called around every op that passed validation. The struct is
+ * copied. */
+OPDEV_API opdev_status opdev_context_set_profiler(opdev_context* ctx, const opdev_profiler* profiler);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Operators. Shape comments use T tokens, H hidden size, D head_dim, E experts, k experts per token. */
+/* ------------------------------------------------------------------------------------------------ */
+
+/* --- Norms --------------------------------------------------------------------------------------- */
+
+/* out = weight * cast_to_x_dtype(x_f32 * rsqrt(mean(x_f32^2) + eps)) over the last dimension.
+ *   out    [..., H]  same dtype and shape as x; may alias x (same view)
+ *   x      [..., H]  float32 | bfloat16 | float16; rank 1..8; leading dimensions may be strided
+ *   weight [H]       same dtype as x, contiguous
+ *   eps    > 0 and finite */
+OPDEV_API opdev_status opdev_rms_norm(opdev_context* ctx, const DLTensor* out, const DLTensor* x,
+                                      const DLTensor* weight, double eps);
+
+/* residual_out = x + residual (added and rounded in the storage dtype), out = rms_norm(residual_out).
+ *   out          [T, H]  may alias x
+ *   residual_out [T, H]  may alias residual
+ *   x, residual  [T, H]  float32 | bfloat16 | float16, same dtype
+ *   weight       [H]     same dtype, contiguous */
+OPDEV_API opdev_status opdev_add_rms_norm(opdev_context* ctx, const DLTensor* out, const DLTensor* residual_out,
+                                          const DLTensor* x, const DLTensor* residual, const DLTensor* weight,
+                                          double eps);
+
+/* --- Position encoding --------------------------------------------------------------------------- */
+
+/* Rotary embedding, in place on q and k.
+ *   q             [T, Hq, D]  float32 | bfloat16 | float16 (in/out)
+ *   k             [T, Hk, D]  same dtype (in/out), or NULL
+ *   positions     [T]         int32 | int64, each in [0, P)
+ *   cos_sin_cache [P, rot_dim] float32, contiguous; row p = [cos(p*f_0..f_{rot/2-1}), sin(same)]
+ *   is_neox       1: pair i with i + rot_dim/2 (Qwen, Llama); 0: pair 2i with 2i+1 (GPT-J, DeepSeek MLA)
+ * rot_dim must be even and <= D; dimensions past rot_dim pass through. q and k must not overlap. */
+OPDEV_API opdev_status opdev_rope(opdev_context* ctx, const DLTensor* q, const DLTensor* k,
+                                  const DLTensor* positions, const DLTensor* cos_sin_cache, int is_neox);
+
+typedef enum opdev_rope_scaling_type {
+  OPDEV_ROPE_SCALING_NONE = 0,   /* "default" */
+  OPDEV_ROPE_SCALING_LINEAR = 1, /* positions divided by factor */
+  OPDEV_ROPE_SCALING_YARN = 2    /* YaRN as Hugging Face _compute_yarn_parameters defines it */
+} opdev_rope_scaling_type;
+
+/* Hugging Face `rope_scaling`. Fields that do not apply to `type` are ignored. */
+typedef struct opdev_rope_scaling {
+  opdev_rope_scaling_type type;
+  double factor;                             /* >= 1 for linear and yarn */
+  int64_t original_max_position_embeddings;  /* yarn: > 0 */
+  double beta_fast;                          /* yarn: default 32 */
+  double beta_slow;                          /* yarn: default 1 */
+  double mscale;                             /* yarn: 0 = unset */
+  double mscale_all_dim;                     /* yarn: 0 = unset */
+  double attention_factor;                   /* yarn: 0 = derive from factor/mscale as HF does */
+  int truncate;                              /* yarn: 1 (HF default) floors/ceils the correction range */
+} opdev_rope_scaling;
+
+/* Fills *scaling with type NONE and the Hugging Face defaults of every field. */
+OPDEV_API void opdev_rope_scaling_init(opdev_rope_scaling* scaling);
+
+/* Builds the cos/sin table used by opdev_rope.
+ *   cos_sin_cache [P, rot_dim] float32, contiguous (output); rot_dim even
+ *   theta         rope base (rope_theta), > 1
+ *   scaling       NULL for the default rope
+ * inv_freq_i = theta^(-2i/rot_dim) (adjusted by the scaling), row p = [cos(p*inv_freq), sin(p*inv_freq)]
+ * times YaRN's attention factor when YaRN is used. */
+OPDEV_API opdev_status opdev_rope_cache(opdev_context* ctx, const DLTensor* cos_sin_cache, double theta,
+                                        const opdev_rope_scaling* scaling);
+
+/* --- Activation ---------------------------------------------------------------------------------- */
+
+/* out = cast(silu(gate_f32)) * up, gate = x[..., :d], up = x[..., d:] (Ascend SwiGlu).
+ *   out [..., d]   same dtype as x
+ *   x   [..., 2d]  float32 | bfloat16 | float16; rank 1..8 */
+OPDEV_API opdev_status opdev_silu_and_mul(opdev_context* ctx, const DLTensor* out, const DLTensor* x);
+
+/* --- Dense matrix products ----------------------------------------------------------------------- */
+
+/* out = x * weight^T (+ bias), float32 accumulation.
+ *   out    [M, N]
+ *   x      [M, K]  float32 | bfloat16 | float16
+ *   weight [N, K]  same dtype; the Hugging Face / PyTorch Linear layout [out_features, in_features]
+ *   bias   [N]     same dtype, contiguous, or NULL
+ * Rows of out, x and weight may be strided; out must not overlap any input. */
+OPDEV_API opdev_status opdev_linear(opdev_context* ctx, const DLTensor* out, const DLTensor* x,
+                                    const DLTensor* weight, const DLTensor* bias);
+
+/* --- Mixture of experts -------------------------------------------------------------------------- */
+
+typedef enum opdev_moe_scoring {
+  OPDEV_MOE_SCORING_SOFTMAX = 0, /* Qwen3-MoE, Mixtral */
+  OPDEV_MOE_SCORING_SIGMOID = 1  /* DeepSeek-V3 "noaux_tc" */
+} opdev_moe_scoring;
+
+/* Router top-k.
+ *   topk_weights    [T, k] float32 (output)
+ *   topk_ids        [T, k] int32 (output); k = topk_ids.shape[1], 1 <= k <= E
+ *   logits          [T, E] float32 | bfloat16 | float16
+ *   correction_bias [E]    float32, or NULL; added to the scores for selection only
+ *   n_group >= 1 divides E; 1 <= topk_group <= n_group; k <= topk_group * E / n_group
+ * softmax: s = softmax(logits_f32); sigmoid: s = sigmoid(logits_f32). s' = s + correction_bias. With
+ * n_group > 1 each group is scored by the sum of its two largest s' (its only s' if a group has one
+ * expert) and only the topk_group best groups stay eligible. The k largest s' among eligible experts are
+ * chosen, in descending order of s'; ties break toward the lower index (groups too); NaN ranks below
+ * every number. Weights are the unbiased s; renormalize != 0 divides them by their sum; then all are
+ * multiplied by routed_scaling_factor. */
+OPDEV_API opdev_status opdev_moe_gating_topk(opdev_context* ctx, const DLTensor* topk_weights,
+                                             const DLTensor* topk_ids, const DLTensor* logits,
+                                             const DLTensor* correction_bias, opdev_moe_scoring scoring,
+                                             int renormalize, int n_group, int topk_group,
+                                             double routed_scaling_factor);
+
+/* Groups the T*k (token, slot) pairs by expert: a stable sort by expert id of the flat index t*k + j.
+ *   permuted_x     [T*k, H]  same dtype as x (output): permuted_x[r] = x[sorted_rows[r] / k]
+ *   expert_offsets [E+1]     int64 (output): rows of expert e are expert_offsets[e] .. expert_offsets[e+1]
+ *   sorted_rows    [T*k]     int32 (output): the flat index that row r came from
+ *   x              [T, H]    float32 | bfloat16 | float16
+ *   topk_ids       [T, k]    int32 | int64, each in [0, E) */
+OPDEV_API opdev_status opdev_moe_permute(opdev_context* ctx, const DLTensor* permuted_x,
+                                         const DLTensor* expert_offsets, const DLTensor* sorted_rows,
+                                         const DLTensor* x, const DLTensor* topk_ids);
+
+/* For each expert e: out[rows of e] = x[rows of e] * weight[e]^T, float32 accumulation (Ascend
+ * GroupedMatmul). Experts with no rows cost nothing.
+ *   out            [R, N]
+ *   x              [R, K]     float32 | bfloat16 | float16
+ *   weight         [E, N, K]  same dtype; the stack of the experts' Linear weights
+ *   expert_offsets [E+1]      int64: 0 = o[0] <= o[1] <= ... <= o[E] = R */
+OPDEV_API opdev_status opdev_grouped_matmul(opdev_context* ctx, const DLTensor* out, const DLTensor* x,
+                                            const DLTensor* weight, const DLTensor* expert_offsets);
+
+/* out[t] = sum_j topk_weights[t, j] * permuted_y[row of (t, j)], summed in float32 in slot order
+ * j = 0..k-1 and rounded once (Ascend moe_finalize_routing).
+ *   out          [T, H]
+ *   permuted_y   [T*k, H]  float32 | bfloat16 | float16
+ *   topk_weights [T, k]    float32
+ *   sorted_rows  [T*k]     int32, a permutation of 0..T*k-1 (as opdev_moe_permute writes it) */
+OPDEV_API opdev_status opdev_moe_unpermute(opdev_context* ctx, const DLTensor* out, const DLTensor* permuted_y,
+                                           const DLTensor* topk_weights, const DLTensor* sorted_rows);
+
+/* --- KV cache and attention ---------------------------------------------------------------------- */
+/* Paged KV cache layout: [num_blocks, block_size, Hk, D] for keys and the same for values (vLLM "NHD",
+ * Ascend A2). A token's slot is block_id * block_size + offset. */
+
+/* Writes token t's key/value at slot_mapping[t]; negative slots are padding and skipped.
+ *   key_cache    [num_blocks, block_size, Hk, D] (in/out)
+ *   value_cache  same shape and dtype, or NULL (key-only cache; then value must be NULL too)
+ *   key          [T, Hk, D]  same dtype as the cache: float32 | bfloat16 | float16
+ *   value        [T, Hk, D]  or NULL
+ *   slot_mapping [T]         int32 | int64, each < num_blocks * block_size; distinct non-negative slots */
+OPDEV_API opdev_status opdev_reshape_and_cache(opdev_context* ctx, const DLTensor* key_cache,
+                                               const DLTensor* value_cache, const DLTensor* key,
+                                               const DLTensor* value, const DLTensor* slot_mapping);
+
+/* Attention over the paged cache, one op for prefill, chunked prefill and decode (the shape of
+ * flash_attn_varlen_func with a block table). Sequence b owns query rows
+ * cu_seqlens_q[b]..cu_seqlens_q[b+1] and its first seq_lens_kv[b] cache slots through block_table[b].
+ *   out          [Tq, Hq, D]  same dtype as q
+ *   softmax_lse  [Tq, Hq]     float32 log-sum-exp of each row's scaled scores, or NULL
+ *   q            [Tq, Hq, D]  float32 | bfloat16 | float16
+ *   key_cache    [num_blocks, block_size, Hk, D]  same dtype as q; Hq % Hk == 0
+ *   value_cache  [num_blocks, block_size, Hk, D]
+ *   block_table  [B, max_blocks]  int32; the first ceil(seq_lens_kv[b] / block_size) entries of row b
+ *                must be in [0, num_blocks); later entries are not read
+ *   cu_seqlens_q [B+1]  int32: 0, non-decreasing, last = Tq
+ *   seq_lens_kv  [B]    int32 in [0, max_blocks * block_size]
+ * Query head h reads kv head h / (Hq / Hk). Scores scale * q.k and the softmax are float32. causal != 0
+ * masks bottom-right aligned: query row i of a sequence with q_len queries sees keys
+ * 0 .. kv_len - q_len + i. A row that sees no key gets out = 0 and lse = -inf. */
+OPDEV_API opdev_status opdev_paged_attention(opdev_context* ctx, const DLTensor* out, const DLTensor* softmax_lse,
+                                             const DLTensor* q, const DLTensor* key_cache,
+                                             const DLTensor* value_cache, const DLTensor* block_table,
+                                             const DLTensor* cu_seqlens_q, const DLTensor* seq_lens_kv,
+                                             double scale, int causal);
+
+/* --- Embedding, sampling, utilities -------------------------------------------------------------- */
+
+/* out[t] = table[ids[t]].
+ *   out   [T, H]  same dtype as table
+ *   table [V, H]  float32 | bfloat16 | float16
+ *   ids   [T]     int32 | int64, each in [0, V) */
+OPDEV_API opdev_status opdev_embedding(opdev_context* ctx, const DLTensor* out, const DLTensor* table,
+                                       const DLTensor* ids);
+
+/* Draws one token per row.
+ *   ids_out     [B]     int32 (output)
+ *   logits      [B, V]  float32 | bfloat16 | float16
+ *   temperature [B]     float32 >= 0; 0 = greedy (argmax, lowest index on ties; NaN ranks lowest)
+ *   top_k       [B]     int32; <= 0 or >= V = no top-k filter
+ *   top_p       [B]     float32 in (0, 1]; 1 = no top-p filter
+ *   seeds       [B]     int64: per-request seed
+ *   steps       [B]     int64: per-request counter (e.g. the number of tokens generated so far)
+ * Otherwise: logits / temperature in float32, keep the top_k largest (ties toward the lower index), then
+ * keep the smallest prefix (in descending probability) whose probability mass before the token is below
+ * top_p, then draw from the kept tokens by the exponential race: argmax_i (l_i - log(E_i)) with
+ * E_i = -log(u_i), u_i = ((x >> 8) + 0.5) / 2^24 in (0, 1), x the first word of Philox4x32-10 with key
+ * (seed low, seed high) = seeds[b] and counter (i, 0, step low, step high) = steps[b].
+ * The draw depends only on (logits row, temperature, top_k, top_p, seed, step): not on the batch, the
+ * thread count or the backend. */
+OPDEV_API opdev_status opdev_sample(opdev_context* ctx, const DLTensor* ids_out, const DLTensor* logits,
+                                    const DLTensor* temperature, const DLTensor* top_k, const DLTensor* top_p,
+                                    const DLTensor* seeds, const DLTensor* steps);
+
+/* out = a + b elementwise in float32, rounded once. Any rank <= 8, equal shapes, any strides (stride 0
+ * broadcasts an input); out, a and b may each be float32 | bfloat16 | float16. out may alias a or b. */
+OPDEV_API opdev_status opdev_add(opdev_context* ctx, const DLTensor* out, const DLTensor* a, const DLTensor* b);
+
+/* out = x converted to out's dtype (round to nearest even; NaN stays NaN). Any float dtype pair among
+ * float32 | bfloat16 | float16, equal shapes, any strides. */
+OPDEV_API opdev_status opdev_cast(opdev_context* ctx, const DLTensor* out, const DLTensor* x);
+
+/* out = x, any dtype (the same for both), equal shapes, any strides (makes views contiguous). */
+OPDEV_API opdev_status opdev_copy(opdev_context* ctx, const DLTensor* out, const DLTensor* x);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* OPDEV_OPDEV_H_ */

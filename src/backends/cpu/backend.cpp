@@ -1,0 +1,151 @@
+// The cpu backend's table. Kernels are compiled once per ISA (namespaces avx512, avx2, generic); the
+// context picks the best one this CPU runs, or the one named by OPDEV_CPU_ISA (avx512 | avx2 | generic),
+// and the table's slots forward to it.
+#include <string>
+
+#include "core/backend.h"
+#include "core/context.h"
+#include "core/env.h"
+#include "core/error.h"
+#include "core/logging.h"
+
+namespace opdev::cpu {
+
+#define OPDEV_OP(ID, name) opdev_status name(ExecContext& ex, const name##_args& a);
+namespace generic {
+#include "opdev/ops.def"
+}
+#if defined(OPDEV_CPU_HAS_X86_VARIANTS)
+namespace avx2 {
+#include "opdev/ops.def"
+}
+namespace avx512 {
+#include "opdev/ops.def"
+}
+#endif
+#undef OPDEV_OP
+
+namespace {
+
+struct Isa {
+  const char* name;
+  bool (*runs_here)();
+  BackendOps ops;
+};
+
+bool always() { return true; }
+#if defined(OPDEV_CPU_HAS_X86_VARIANTS)
+bool has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+bool has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma");
+}
+#endif
+
+const Isa* isas(int* n) {
+  static const Isa table[] = {
+#if defined(OPDEV_CPU_HAS_X86_VARIANTS)
+      {"avx512", has_avx512,
+       BackendOps{
+#define OPDEV_OP(ID, name) &avx512::name,
+#include "opdev/ops.def"
+#undef OPDEV_OP
+       }},
+      {"avx2", has_avx2,
+       BackendOps{
+#define OPDEV_OP(ID, name) &avx2::name,
+#include "opdev/ops.def"
+#undef OPDEV_OP
+       }},
+#endif
+      {"generic", always,
+       BackendOps{
+#define OPDEV_OP(ID, name) &generic::name,
+#include "opdev/ops.def"
+#undef OPDEV_OP
+       }},
+  };
+  *n = int(sizeof(table) / sizeof(table[0]));
+  return table;
+}
+
+struct CpuState {
+  const Isa* isa;
+};
+
+opdev_status create_state(int, void** state) {
+  int n;
+  const Isa* t = isas(&n);
+  const std::string want = env_string("OPDEV_CPU_ISA");
+  const Isa* chosen = nullptr;
+  if (!want.empty()) {
+    std::string names;
+    for (int i = 0; i < n; ++i) {
+      names += cat(i ? ", " : "", t[i].name);
+      if (want == t[i].name) chosen = &t[i];
+    }
+    if (!chosen) fail(OPDEV_STATUS_INVALID_ARGUMENT, "OPDEV_CPU_ISA='", want, "' is not one of this build's cpu kernels: ", names);
+    if (!chosen->runs_here()) fail(OPDEV_STATUS_UNSUPPORTED, "OPDEV_CPU_ISA='", want, "' but this CPU lacks the instructions it needs");
+  } else {
+    for (int i = 0; i < n && !chosen; ++i)
+      if (t[i].runs_here()) chosen = &t[i];
+  }
+  log(LogLevel::Debug, "cpu backend: using ", chosen->name, " kernels");
+  *state = new CpuState{chosen};
+  return OPDEV_STATUS_SUCCESS;
+}
+
+void destroy_state(void* state) { delete static_cast<CpuState*>(state); }
+
+bool supports(opdev_op op, DType dtype) {
+  switch (op) {
+    case OPDEV_OP_ROPE_CACHE: return dtype == DType::F32;
+    case OPDEV_OP_COPY: return dtype != DType::Unknown;
+    default: return dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F16;
+  }
+}
+
+// Table slots: forward to the context's ISA.
+#define OPDEV_OP(ID, name)                                                      \
+  opdev_status fwd_##name(ExecContext& ex, const name##_args& a) {              \
+    return static_cast<CpuState*>(ex.state)->isa->ops.name(ex, a);              \
+  }
+#include "opdev/ops.def"
+#undef OPDEV_OP
+
+}  // namespace
+
+const char* describe(void* state) { return static_cast<CpuState*>(state)->isa->name; }
+
+}  // namespace opdev::cpu
+
+namespace opdev {
+
+const Backend& cpu_backend() {
+  static const Backend backend = {
+      /* .name          = */ "cpu",
+      /* .device_type   = */ kDLCPU,
+      /* .available     = */ host_available,
+      /* .create_state  = */ cpu::create_state,
+      /* .destroy_state = */ cpu::destroy_state,
+      /* .supports      = */ cpu::supports,
+      /* .raw_alloc     = */ host_raw_alloc,
+      /* .raw_free      = */ host_raw_free,
+      /* .memcpy        = */ host_memcpy,
+      /* .synchronize   = */ nullptr,
+      /* .describe      = */ cpu::describe,
+      /* .ops           = */
+      BackendOps{
+#define OPDEV_OP(ID, name) /* .name = */ &cpu::fwd_##name,
+#include "opdev/ops.def"
+#undef OPDEV_OP
+      },
+  };
+  return backend;
+}
+
+}  // namespace opdev

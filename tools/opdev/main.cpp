@@ -1,0 +1,31 @@
+// opdev: the command line of the operator library.
+//   opdev check [--backend B] [--op NAME] [--dtype D] [--filter S] [--quick]   conformance suite
+//   opdev bench [--backend B] [--op NAME] [--dtype D] [--model M] [--tokens T]  operator benchmarks
+//   opdev backends                                                               what this build has
+#include <cstdio>
+
+#include "commands.h"
+#include "opdev/opdev.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"opdev: a portable LLM operator library (conformance suite, benchmarks)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("opdev ") + opdev_version_string());
+  opdev::cli::add_check(app);
+  opdev::cli::add_bench(app);
+  app.add_subcommand("backends", "List the backends of this build and whether each runs here")->callback([] {
+    for (int i = 0; i < opdev_backend_count(); ++i) {
+      const char* n = opdev_backend_name(i);
+      std::printf("%-6s %s\n", n, opdev_backend_available(n) ? "available" : "not available on this machine");
+    }
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const opdev::StatusError& e) {
+    std::fprintf(stderr, "opdev: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
