@@ -15,5 +15,7 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/opdevConfigVersion.
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/opdevConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/opdevConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/opdev)
 
+# Relocatable: the prefix is found from the .pc file's own location, so `cmake --install --prefix X` works.
+file(RELATIVE_PATH OPDEV_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/opdev.pc.in ${CMAKE_CURRENT_BINARY_DIR}/opdev.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/opdev.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
