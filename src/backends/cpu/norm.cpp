@@ -9,18 +9,6 @@ OPDEV_CPU_NAMESPACE_BEGIN
 
 namespace {
 
-// Round-trips a vector through T (identity for float).
-template <class T>
-inline vf vround_to(vf x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return x;
-  } else {
-    T buf[kW];
-    vstore(buf, x);
-    return vload(buf);
-  }
-}
-
 template <class T>
 float sum_squares(const T* x, int64_t H) {
   vf a0 = vzero(), a1 = vzero();

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -223,6 +224,41 @@ inline vf vselect_lt(vf a, vf b, vf if_lt, vf otherwise) {
   return r;
 }
 #endif
+
+// Rounds every lane to T's precision and back (round to nearest even, NaN stays NaN): the contract's
+// "cast to the storage dtype" step inside a float32 computation. Identity for float.
+template <class T>
+inline vf vround_to(vf x) {
+  if constexpr (std::is_same_v<T, float>) {
+    return x;
+#if defined(__AVX512F__)
+  } else if constexpr (std::is_same_v<T, bf16_t>) {
+    __m512i u = _mm512_castps_si512(x.v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_and_si512(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), lsb)),
+                                 _mm512_set1_epi32(int(0xFFFF0000u)));
+    __mmask16 nan = _mm512_cmp_ps_mask(x.v, x.v, _CMP_UNORD_Q);
+    return {_mm512_mask_blend_ps(nan, _mm512_castsi512_ps(r), x.v)};
+  } else {
+    return {_mm512_cvtph_ps(_mm512_cvtps_ph(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))};
+#elif defined(__AVX2__)
+  } else if constexpr (std::is_same_v<T, bf16_t>) {
+    __m256i u = _mm256_castps_si256(x.v);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_and_si256(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), lsb)),
+                                 _mm256_set1_epi32(int(0xFFFF0000u)));
+    __m256 nan = _mm256_cmp_ps(x.v, x.v, _CMP_UNORD_Q);
+    return {_mm256_blendv_ps(_mm256_castsi256_ps(r), x.v, nan)};
+  } else {
+    return {_mm256_cvtph_ps(_mm256_cvtps_ph(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))};
+#else
+  } else {
+    vf r;
+    for (int i = 0; i < kW; ++i) r.v[i] = round_to<T>(x.v[i]);
+    return r;
+#endif
+  }
+}
 
 // Loads/stores of n < kW elements (tails): through a zero-padded buffer, the same on every ISA.
 template <class T>

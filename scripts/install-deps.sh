@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what opdev needs to build and test on Debian 12 (bookworm). Skips apt entirely when every
+# package is already present, so it also works offline on a prepared machine.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config   # toolchain
+  libdlpack-dev                                  # DLPack tensors (the C ABI)
+  libcli11-dev                                   # command line
+  nlohmann-json3-dev                             # JSON (configs, checkpoints)
+  libgtest-dev                                   # unit tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
