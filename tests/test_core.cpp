@@ -31,7 +31,9 @@ TEST(Half, Float16DecodeIsExactForAllPatterns) {
       EXPECT_TRUE(std::isnan(got)) << std::hex << h;
     } else {
       ASSERT_EQ(double(got), want) << std::hex << h;
-      if (std::signbit(want)) EXPECT_TRUE(std::signbit(got));
+      if (std::signbit(want)) {
+        EXPECT_TRUE(std::signbit(got));
+      }
       EXPECT_EQ(f32_to_f16(got), uint16_t(h)) << "round trip " << std::hex << h;
     }
   }
@@ -63,7 +65,9 @@ TEST(Half, Float16EncodeRoundsToNearestEven) {
       const double n = f16_value(uint16_t((h & 0x8000) | (mag + d)));
       const double dv = std::fabs(v - x), dn = std::fabs(n - x);
       ASSERT_LE(dv, dn) << "f32 " << x << " -> " << std::hex << h;
-      if (dv == dn) ASSERT_EQ(h & 1, 0) << "tie not to even: " << x;
+      if (dv == dn) {
+        ASSERT_EQ(h & 1, 0) << "tie not to even: " << x;
+      }
     }
   }
 }
@@ -80,7 +84,9 @@ TEST(Half, BFloat16KnownValuesAndRounding) {
   EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(f32_from_bits(0x7F800001u)))));  // payload in low bits stays NaN
   for (uint32_t h = 0; h < 65536; ++h) {
     const float f = bf16_to_f32(uint16_t(h));
-    if (!std::isnan(f)) ASSERT_EQ(f32_to_bf16(f), uint16_t(h));
+    if (!std::isnan(f)) {
+      ASSERT_EQ(f32_to_bf16(f), uint16_t(h));
+    }
   }
 }
 

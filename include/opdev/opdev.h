@@ -60,7 +60,8 @@ typedef enum opdev_status {
   OPDEV_STATUS_OUT_OF_MEMORY = 6,
   OPDEV_STATUS_NOT_FOUND = 7,         /* unknown backend name, or its device is not present */
   OPDEV_STATUS_DEVICE_ERROR = 8,      /* the device runtime reported a failure (e.g. a CUDA error) */
-  OPDEV_STATUS_INTERNAL = 9           /* a bug in opdev: please report it with opdev_last_error() */
+  OPDEV_STATUS_INTERNAL = 9,          /* a bug in opdev: please report it with opdev_last_error() */
+  OPDEV_STATUS_MAX_ENUM = 0x7FFFFFFF
 } opdev_status;
 
 /* Static string naming a status, e.g. "OPDEV_STATUS_INVALID_ARGUMENT". */
@@ -82,7 +83,8 @@ typedef enum opdev_op {
 #define OPDEV_OP(ID, name) OPDEV_OP_##ID,
 #include "opdev/ops.def"
 #undef OPDEV_OP
-  OPDEV_OP_COUNT
+  OPDEV_OP_COUNT,
+  OPDEV_OP_MAX_ENUM = 0x7FFFFFFF /* keeps any int a valid value in C++ (callers may pass garbage) */
 } opdev_op;
 
 /* Canonical name of an op ("rms_norm"), or NULL for an invalid value. */
@@ -150,7 +152,8 @@ OPDEV_API opdev_status opdev_free(opdev_context* ctx, void* ptr);
 typedef enum opdev_memcpy_kind {
   OPDEV_MEMCPY_HOST_TO_DEVICE = 0,
   OPDEV_MEMCPY_DEVICE_TO_HOST = 1,
-  OPDEV_MEMCPY_DEVICE_TO_DEVICE = 2
+  OPDEV_MEMCPY_DEVICE_TO_DEVICE = 2,
+  OPDEV_MEMCPY_MAX_ENUM = 0x7FFFFFFF
 } opdev_memcpy_kind;
 
 /* Synchronous copy between host memory and the context's device. */
@@ -221,7 +224,8 @@ OPDEV_API opdev_status opdev_rope(opdev_context* ctx, const DLTensor* q, const D
 typedef enum opdev_rope_scaling_type {
   OPDEV_ROPE_SCALING_NONE = 0,   /* "default" */
   OPDEV_ROPE_SCALING_LINEAR = 1, /* positions divided by factor */
-  OPDEV_ROPE_SCALING_YARN = 2    /* YaRN as Hugging Face _compute_yarn_parameters defines it */
+  OPDEV_ROPE_SCALING_YARN = 2,   /* YaRN as Hugging Face _compute_yarn_parameters defines it */
+  OPDEV_ROPE_SCALING_MAX_ENUM = 0x7FFFFFFF
 } opdev_rope_scaling_type;
 
 /* Hugging Face `rope_scaling`. Fields that do not apply to `type` are ignored. */
@@ -271,7 +275,8 @@ OPDEV_API opdev_status opdev_linear(opdev_context* ctx, const DLTensor* out, con
 
 typedef enum opdev_moe_scoring {
   OPDEV_MOE_SCORING_SOFTMAX = 0, /* Qwen3-MoE, Mixtral */
-  OPDEV_MOE_SCORING_SIGMOID = 1  /* DeepSeek-V3 "noaux_tc" */
+  OPDEV_MOE_SCORING_SIGMOID = 1, /* DeepSeek-V3 "noaux_tc" */
+  OPDEV_MOE_SCORING_MAX_ENUM = 0x7FFFFFFF
 } opdev_moe_scoring;
 
 /* Router top-k.

@@ -28,6 +28,7 @@ OPDEV_API const char* opdev_status_string(opdev_status status) {
     case OPDEV_STATUS_NOT_FOUND: return "OPDEV_STATUS_NOT_FOUND";
     case OPDEV_STATUS_DEVICE_ERROR: return "OPDEV_STATUS_DEVICE_ERROR";
     case OPDEV_STATUS_INTERNAL: return "OPDEV_STATUS_INTERNAL";
+    case OPDEV_STATUS_MAX_ENUM: break;
   }
   return "OPDEV_STATUS_<unknown>";
 }

@@ -225,7 +225,8 @@ bool self_overlapping(const TensorView& v) {
   int n = 0;
   for (int d = 0; d < v.ndim; ++d)
     if (v.shape[d] > 1) idx[n++] = d;
-  std::sort(idx, idx + n, [&](int x, int y) { return v.strides[x] < v.strides[y]; });
+  for (int i = 1; i < n; ++i)  // insertion sort by stride (n <= 8)
+    for (int j = i; j > 0 && v.strides[idx[j]] < v.strides[idx[j - 1]]; --j) std::swap(idx[j], idx[j - 1]);
   int64_t extent = 1;  // elements spanned by the inner dimensions so far
   for (int i = 0; i < n; ++i) {
     int d = idx[i];
