@@ -16,6 +16,7 @@
 #endif
 
 namespace opdev::cpu {
+inline namespace OPDEV_CPU_ISA_NS {  // per ISA, like simd.h
 
 template <class T>
 struct type_tag {
@@ -81,6 +82,7 @@ struct RowIndexer {
   }
 };
 
+}  // namespace OPDEV_CPU_ISA_NS
 }  // namespace opdev::cpu
 
 // Every kernel file defines its ops inside this namespace; cpu/backend.cpp picks one ISA's table.

@@ -15,7 +15,15 @@
 
 #include "core/half.h"
 
+#ifndef OPDEV_CPU_ISA_NS
+#error "simd.h is compiled once per ISA with -DOPDEV_CPU_ISA_NS=<name> (see src/CMakeLists.txt)"
+#endif
+
+// Everything here differs per ISA, so it lives in a per-ISA inline namespace: three definitions of `vf`
+// in one namespace would violate the one-definition rule (the linker would keep one copy of each
+// non-inlined function for all three variants).
 namespace opdev::cpu {
+inline namespace OPDEV_CPU_ISA_NS {
 
 // Storage types of the activation dtypes (distinct types so templates can dispatch on them).
 struct bf16_t {
@@ -297,4 +305,5 @@ inline vf vexp(vf x) {
   return vselect_lt(x, lo, vzero(), y);
 }
 
+}  // namespace OPDEV_CPU_ISA_NS
 }  // namespace opdev::cpu
