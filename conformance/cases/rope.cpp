@@ -432,9 +432,9 @@ void register_rope() {
   add_error("rope_cache", "theta NaN", INV, "theta: expected a finite value > 1, got nan",
             [=](E& e) { return opdev_rope_cache(e.ctx(), out_(e), NAN, nullptr); });
   add_error("rope_cache", "unknown scaling type", INV,
-            "scaling.type: expected OPDEV_ROPE_SCALING_NONE (0), OPDEV_ROPE_SCALING_LINEAR (1) or OPDEV_ROPE_SCALING_YARN (2), got 7", [=](E& e) {
+            "scaling.type: expected OPDEV_ROPE_SCALING_NONE (0), OPDEV_ROPE_SCALING_LINEAR (1) or OPDEV_ROPE_SCALING_YARN (2), got 3", [=](E& e) {
               opdev_rope_scaling s = scaling_none();
-              s.type = static_cast<opdev_rope_scaling_type>(7);
+              s.type = static_cast<opdev_rope_scaling_type>(3);  // the largest value C++ lets this enum hold
               return opdev_rope_cache(e.ctx(), out_(e), 1e4, &s);
             });
   // Each bad field of a scaling that is valid otherwise.

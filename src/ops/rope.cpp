@@ -1,5 +1,7 @@
 // Front-ends of rope and rope_cache: validate, then dispatch. Also opdev_rope_scaling_init.
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "ops/dispatch.h"
 
@@ -18,11 +20,14 @@ const char* scaling_type_name(opdev_rope_scaling_type t) {
 
 // The fields that apply to the scaling type, with Hugging Face's ranges (its _validate_*_parameters).
 void check_scaling(const opdev_rope_scaling& s) {
-  const int type = int(s.type);
+  // A C caller may pass any integer; reading it as the enum would be undefined for values outside the
+  // enumeration's range, so read the bytes.
+  std::underlying_type_t<opdev_rope_scaling_type> type;
+  std::memcpy(&type, &s.type, sizeof type);
   OpCheck::expect(type == OPDEV_ROPE_SCALING_NONE || type == OPDEV_ROPE_SCALING_LINEAR || type == OPDEV_ROPE_SCALING_YARN,
                   OPDEV_STATUS_INVALID_ARGUMENT,
                   "scaling.type: expected OPDEV_ROPE_SCALING_NONE (0), OPDEV_ROPE_SCALING_LINEAR (1) or OPDEV_ROPE_SCALING_YARN (2), got ",
-                  type);
+                  int64_t(type));
   if (s.type == OPDEV_ROPE_SCALING_NONE) return;
   OpCheck::expect(std::isfinite(s.factor) && s.factor >= 1, OPDEV_STATUS_INVALID_ARGUMENT, "scaling.factor: expected a finite value >= 1 for ",
                   scaling_type_name(s.type), " scaling, got ", s.factor);
