@@ -307,3 +307,23 @@ inline vf vexp(vf x) {
 
 }  // namespace OPDEV_CPU_ISA_NS
 }  // namespace opdev::cpu
+
+// ---- added for rope ----
+namespace opdev::cpu {
+// Swaps adjacent lanes: [a0 a1 a2 a3 ...] -> [a1 a0 a3 a2 ...] (GPT-J style rotary pairs 2i, 2i+1).
+#if defined(__AVX512F__)
+inline vf vswap_pairs(vf a) { return {_mm512_permute_ps(a.v, 0xB1)}; }
+#elif defined(__AVX2__)
+inline vf vswap_pairs(vf a) { return {_mm256_permute_ps(a.v, 0xB1)}; }
+#else
+inline vf vswap_pairs(vf a) {
+  vf r;
+  for (int i = 0; i < kW; i += 2) {
+    r.v[i] = a.v[i + 1];
+    r.v[i + 1] = a.v[i];
+  }
+  return r;
+}
+#endif
+}  // namespace opdev::cpu
+// ---- end of rope additions ----
