@@ -14,6 +14,7 @@ const char* scaling_type_name(opdev_rope_scaling_type t) {
     case OPDEV_ROPE_SCALING_NONE: return "none";
     case OPDEV_ROPE_SCALING_LINEAR: return "linear";
     case OPDEV_ROPE_SCALING_YARN: return "yarn";
+    case OPDEV_ROPE_SCALING_MAX_ENUM: break;
   }
   return "?";
 }

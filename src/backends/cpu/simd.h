@@ -310,6 +310,7 @@ inline vf vexp(vf x) {
 
 // ---- added for rope ----
 namespace opdev::cpu {
+inline namespace OPDEV_CPU_ISA_NS {
 // Swaps adjacent lanes: [a0 a1 a2 a3 ...] -> [a1 a0 a3 a2 ...] (GPT-J style rotary pairs 2i, 2i+1).
 #if defined(__AVX512F__)
 inline vf vswap_pairs(vf a) { return {_mm512_permute_ps(a.v, 0xB1)}; }
@@ -325,5 +326,6 @@ inline vf vswap_pairs(vf a) {
   return r;
 }
 #endif
+}  // namespace OPDEV_CPU_ISA_NS
 }  // namespace opdev::cpu
 // ---- end of rope additions ----
