@@ -361,7 +361,10 @@ void register_errors() {
   add_error(G, "E beyond int32 ids", OPDEV_STATUS_SIZE_OVERFLOW, "logits: E = 4294967296 experts do not fit the int32 topk_ids",
             [=](E& e) { return gate(e, W(e), I(e), e.huge({2, int64_t(1) << 32}, e.act), nullptr); });
   add_error(G, "bad scoring", INV, "scoring: expected OPDEV_MOE_SCORING_SOFTMAX (0) or OPDEV_MOE_SCORING_SIGMOID (1), got 7",
-            [=](E& e) { return gate(e, W(e), I(e), L(e), nullptr, opdev_moe_scoring(7)); });
+            [=](E& e) {
+              volatile int seven = 7;  // as a C caller could pass it
+              return gate(e, W(e), I(e), L(e), nullptr, static_cast<opdev_moe_scoring>(seven));
+            });
   add_error(G, "n_group = 0", INV, "n_group: expected a value >= 1 that divides E = 8, got 0",
             [=](E& e) { return gate(e, W(e), I(e), L(e), nullptr, SG, 0, 1); });
   add_error(G, "n_group does not divide E", INV, "n_group: expected a value >= 1 that divides E = 8, got 3",

@@ -1,7 +1,9 @@
 // Front-ends of moe_gating_topk, moe_permute, moe_unpermute: validate, then dispatch.
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ops/dispatch.h"
@@ -22,13 +24,16 @@ void rows_fit_int32(const TensorView& v, int64_t rows) {
 void check_permutation(OpCheck& c, const TensorView& rows, int64_t R) {
   const std::string what = cat("the row count T*k = ", R);
   c.index_range(rows, 0, R, what.c_str());
-  std::vector<int64_t> first(size_t(R), -1);  // position of each value's first occurrence
+  std::vector<bool> seen(static_cast<size_t>(R), false);
   for (int64_t r = 0; r < R; ++r) {
     const int64_t v = read_index(rows, r);
-    if (first[size_t(v)] >= 0)
-      fail(OPDEV_STATUS_INVALID_ARGUMENT, "sorted_rows is not a permutation of 0..", R - 1, ": ", v, " appears twice (sorted_rows[",
-           first[size_t(v)], "] and sorted_rows[", r, "])");
-    first[size_t(v)] = r;
+    if (seen[size_t(v)]) {
+      int64_t first = 0;
+      while (read_index(rows, first) != v) ++first;
+      fail(OPDEV_STATUS_INVALID_ARGUMENT, "sorted_rows is not a permutation of 0..", R - 1, ": ", v, " appears twice (sorted_rows[", first,
+           "] and sorted_rows[", r, "])");
+    }
+    seen[size_t(v)] = true;
   }
 }
 
@@ -73,8 +78,11 @@ OPDEV_API opdev_status opdev_moe_gating_topk(opdev_context* ctx, const DLTensor*
       c.disjoint(*out, a.logits);
       c.disjoint(*out, a.correction_bias);
     }
-    c.expect(scoring == OPDEV_MOE_SCORING_SOFTMAX || scoring == OPDEV_MOE_SCORING_SIGMOID, OPDEV_STATUS_INVALID_ARGUMENT,
-             "scoring: expected OPDEV_MOE_SCORING_SOFTMAX (0) or OPDEV_MOE_SCORING_SIGMOID (1), got ", int(scoring));
+    // A C caller may pass any int; read the bits as an integer (a C++ load of an out-of-range enum is UB).
+    std::underlying_type_t<opdev_moe_scoring> raw_scoring;
+    std::memcpy(&raw_scoring, &scoring, sizeof raw_scoring);
+    c.expect(raw_scoring == OPDEV_MOE_SCORING_SOFTMAX || raw_scoring == OPDEV_MOE_SCORING_SIGMOID, OPDEV_STATUS_INVALID_ARGUMENT,
+             "scoring: expected OPDEV_MOE_SCORING_SOFTMAX (0) or OPDEV_MOE_SCORING_SIGMOID (1), got ", int64_t(raw_scoring));
     c.expect(n_group >= 1 && E % n_group == 0, OPDEV_STATUS_INVALID_ARGUMENT, "n_group: expected a value >= 1 that divides E = ", E,
              ", got ", n_group);
     c.expect(topk_group >= 1 && topk_group <= n_group, OPDEV_STATUS_INVALID_ARGUMENT, "topk_group: expected a value in [1, n_group = ",
