@@ -50,112 +50,137 @@ K min_gap(const K* key, const int32_t* ranked, int64_t n) {
   return gap;
 }
 
+// Keeps the m best experts (in RanksBefore order) of those offered, which must come in ascending index
+// order: then an expert whose key is not above the current m-th key (or is NaN) ranks after it and is
+// skipped with one compare, so most experts cost a load and a well-predicted branch.
+template <class K>
+struct TopM {
+  const K* key;
+  int32_t* out;  // [m], best first
+  int64_t m, size = 0;
+  K thr = 0;  // key of out[m - 1] once full
+  bool thr_nan = false;
+
+  void insert(int32_t e) {
+    const RanksBefore<K> before{key};
+    int64_t p = size < m ? size++ : m - 1;
+    for (; p > 0 && before(e, out[p - 1]); --p) out[p] = out[p - 1];
+    out[p] = e;
+    if (size == m) {
+      thr = key[out[m - 1]];
+      thr_nan = thr != thr;
+    }
+  }
+  void offer_range(int32_t lo, int32_t hi) {
+    int32_t e = lo;
+    for (; e < hi && size < m; ++e) insert(e);
+    for (; e < hi; ++e) {
+      const K x = key[e];
+      if (x > thr || (thr_nan && x == x)) insert(e);
+    }
+  }
+};
+
 struct Decisions {
   double group_gap, expert_gap;  // closest margins of the decisions taken (+inf: none taken)
 };
 
 // Chooses the k experts from keys [E]: groups first (n_group > 1), then experts; writes ids [k] in
-// descending key order. idx [E] and gidx/gscore [n_group] are workspace.
+// descending key order. top [E] and gidx/gscore [n_group] are workspace.
 template <class K>
-Decisions select_experts(const K* key, int64_t E, int n_group, int topk_group, int64_t k, int32_t* idx, int32_t* gidx, K* gscore,
+Decisions select_experts(const K* key, int64_t E, int n_group, int topk_group, int64_t k, int32_t* top, int32_t* gidx, K* gscore,
                          int32_t* ids) {
   Decisions d{INFINITY, INFINITY};
-  int64_t n = 0;  // eligible experts, listed in idx
-  if (n_group > 1 && topk_group < n_group) {
-    const int64_t gsize = E / n_group;
-    const RanksBefore<K> before{key};
+  const bool grouped = n_group > 1 && topk_group < n_group;
+  const int64_t gsize = E / n_group, n = grouped ? topk_group * gsize : E;  // eligible experts
+  // The cut after the k-th expert is a decision only when an eligible expert is left out.
+  const int64_t m = std::min(k + 1, n);
+  TopM<K> best{key, top, m};
+  if (grouped) {
     for (int g = 0; g < n_group; ++g) {
-      const int32_t e0 = int32_t(g * gsize);
-      int32_t i1 = e0, i2 = -1;  // the two best of the group
-      for (int32_t e = e0 + 1; e < int32_t(e0 + gsize); ++e) {
-        if (before(e, i1)) {
-          i2 = i1;
-          i1 = e;
-        } else if (i2 < 0 || before(e, i2)) {
-          i2 = e;
-        }
-      }
-      gscore[g] = i2 < 0 ? key[i1] : key[i1] + key[i2];
+      int32_t two[2];
+      TopM<K> t2{key, two, std::min<int64_t>(2, gsize)};
+      t2.offer_range(int32_t(g * gsize), int32_t((g + 1) * gsize));
+      gscore[g] = t2.m == 1 ? key[two[0]] : key[two[0]] + key[two[1]];
       gidx[g] = g;
     }
     std::partial_sort(gidx, gidx + topk_group + 1, gidx + n_group, RanksBefore<K>{gscore});
     d.group_gap = double(min_gap(gscore, gidx + topk_group - 1, 2));
-    for (int i = 0; i < topk_group; ++i)
-      for (int64_t e = gidx[i] * gsize; e < (gidx[i] + 1) * gsize; ++e) idx[n++] = int32_t(e);
+    std::sort(gidx, gidx + topk_group);  // offer the kept groups' experts in ascending index order
+    for (int i = 0; i < topk_group; ++i) best.offer_range(int32_t(gidx[i] * gsize), int32_t((gidx[i] + 1) * gsize));
   } else {
-    for (int64_t e = 0; e < E; ++e) idx[e] = int32_t(e);
-    n = E;
+    best.offer_range(0, int32_t(E));
   }
-  // The cut after the k-th expert is a decision only when an eligible expert is left out.
-  const int64_t m = std::min(k + 1, n);
-  std::partial_sort(idx, idx + m, idx + n, RanksBefore<K>{key});
-  d.expert_gap = double(min_gap(key, idx, m));
-  std::memcpy(ids, idx, sizeof(int32_t) * size_t(k));
+  d.expert_gap = double(min_gap(key, top, m));
+  std::memcpy(ids, top, sizeof(int32_t) * size_t(k));
   return d;
 }
 
 // Per-thread workspace of the gating kernel (one slot per thread, in scratch memory).
 struct GatingSlot {
-  float* s;       // [Ep] scores; the logits first (padded with -inf to Ep)
-  float* key;     // [Ep] selection keys s + bias
-  double* keyd;   // [E]  float64 keys (rows that need exact selection)
-  float* gscore;  // [n_group]
-  double* gscored;
-  int32_t* idx;   // [E]
-  int32_t* gidx;  // [n_group]
-  int32_t* ids;   // [k]
+  double* keyd;     // [E] float64 keys (rows that need exact selection)
+  double* gscored;  // [n_group]
+  float* s;         // [Ep] scores (softmax: exp(l - max) when selecting on the logits)
+  float* key;       // [Ep] the logits (padded with -inf to Ep), then the keys s + bias
+  float* gscore;    // [n_group]
+  float* chosen;    // [k] scores of the chosen experts
+  int32_t* idx;     // [E] ranked candidates
+  int32_t* gidx;    // [n_group]
+  int32_t* ids;     // [k]
 };
 
 template <class T>
 void gate_row(const moe_gating_topk_args& a, const T* logits, const float* bias, float bias_max, int64_t E, int64_t k,
               const GatingSlot& w, float* weights, int32_t* ids_out) {
   const int64_t Ep = (E + kW - 1) / kW * kW;
+  float* l = w.key;  // the logits, then (unless selecting on them) the keys
   float* s = w.s;
   // Logits to float32 (exact for every storage dtype), padded with -inf so whole vectors can be used.
   int64_t i = 0;
-  for (; i + kW <= E; i += kW) vstore(s + i, vload(logits + i));
-  if (i < E) vstore_n(s + i, vload_n(logits + i, int(E - i)), int(E - i));
-  for (int64_t p = E; p < Ep; ++p) s[p] = -INFINITY;
+  for (; i + kW <= E; i += kW) vstore(l + i, vload(logits + i));
+  if (i < E) vstore_n(l + i, vload_n(logits + i, int(E - i)), int(E - i));
+  for (int64_t p = E; p < Ep; ++p) l[p] = -INFINITY;
 
   const bool softmax = a.scoring == OPDEV_MOE_SCORING_SOFTMAX;
   // Exact selection on the logits: softmax is monotonic, so without bias and groups the order of the
-  // logits is the order of s. (A NaN logit makes every s NaN: handled below.)
+  // logits is the order of s. Then only the k chosen scores are divided by the sum.
   const bool select_on_logits = softmax && !bias && a.n_group == 1;
-  if (select_on_logits) std::memcpy(w.key, s, sizeof(float) * size_t(Ep));
-
-  bool all_nan = false;
+  float sum = 1;
   if (softmax) {
     vf vm = vset(-INFINITY);
-    for (i = 0; i < Ep; i += kW) vm = vmax(vm, vload(s + i));
+    for (i = 0; i < Ep; i += kW) vm = vmax(vm, vload(l + i));
     const vf m = vset(hmax(vm));
     vf acc = vzero();
     for (i = 0; i < Ep; i += kW) {
-      const vf e = vexp(vload(s + i) - m);
+      const vf e = vexp(vload(l + i) - m);
       vstore(s + i, e);
       acc = acc + e;
     }
-    // A NaN or infinite logit gives a NaN sum (NaN propagates through vexp and the adds).
-    const float sum = hsum(acc);
-    all_nan = sum != sum;
-    const vf vsum = vset(sum);
-    for (i = 0; i < Ep; i += kW) vstore(s + i, vload(s + i) / vsum);
+    // A NaN or infinite logit gives a NaN sum (NaN propagates through vexp and the adds): every s NaN.
+    sum = hsum(acc);
+    if (!select_on_logits) {
+      const vf vsum = vset(sum);
+      for (i = 0; i < Ep; i += kW) vstore(s + i, vload(s + i) / vsum);
+    }
   } else {
     const vf one = vset(1.0f);
-    for (i = 0; i < Ep; i += kW) vstore(s + i, one / (one + vexp(vzero() - vload(s + i))));
+    for (i = 0; i < Ep; i += kW) vstore(s + i, one / (one + vexp(vzero() - vload(l + i))));
   }
 
-  if (select_on_logits && all_nan) {
-    for (int64_t j = 0; j < k; ++j) w.ids[j] = int32_t(j);  // every s is NaN: all tie, lowest indices win
-  } else if (select_on_logits) {
-    select_experts(w.key, E, 1, 1, k, w.idx, w.gidx, w.gscore, w.ids);
-  } else {
-    if (bias) {
-      for (i = 0; i + kW <= E; i += kW) vstore(w.key + i, vload(s + i) + vload(bias + i));
-      if (i < E) vstore_n(w.key + i, vload_n(s + i, int(E - i)) + vload_n(bias + i, int(E - i)), int(E - i));
+  if (select_on_logits) {
+    if (sum != sum) {
+      for (int64_t j = 0; j < k; ++j) w.ids[j] = int32_t(j);  // every s is NaN: all tie, lowest indices win
     } else {
-      std::memcpy(w.key, s, sizeof(float) * size_t(E));
+      select_experts(l, E, 1, 1, k, w.idx, w.gidx, w.gscore, w.ids);
     }
-    const Decisions d = select_experts(w.key, E, a.n_group, a.topk_group, k, w.idx, w.gidx, w.gscore, w.ids);
+  } else {
+    const float* key = s;
+    if (bias) {
+      for (i = 0; i + kW <= E; i += kW) vstore(l + i, vload(s + i) + vload(bias + i));
+      if (i < E) vstore_n(l + i, vload_n(s + i, int(E - i)) + vload_n(bias + i, int(E - i)), int(E - i));
+      key = l;
+    }
+    const Decisions d = select_experts(key, E, a.n_group, a.topk_group, k, w.idx, w.gidx, w.gscore, w.ids);
     // Bound on |float32 key - exact key|: s is in [0, 1] with an absolute error of a few ulp (softmax:
     // plus the relative error of the float32 sum, about E/kW + log2(kW) roundings), and the bias add
     // rounds once relative to |s + b| <= 1 + max|b|. Twice that separates two experts; group scores add
@@ -166,14 +191,14 @@ void gate_row(const moe_gating_topk_args& a, const T* logits, const float* bias,
       // Select again on float64 keys (the formulas of the float64 reference).
       double* kd = w.keyd;
       if (softmax) {
-        double m = -INFINITY;
-        for (int64_t e = 0; e < E; ++e) m = std::max(m, double(to_f32(logits[e])));
-        double sum = 0;
+        double mx = -INFINITY;
+        for (int64_t e = 0; e < E; ++e) mx = std::max(mx, double(to_f32(logits[e])));
+        double dsum = 0;
         for (int64_t e = 0; e < E; ++e) {
-          kd[e] = std::exp(double(to_f32(logits[e])) - m);
-          sum += kd[e];
+          kd[e] = std::exp(double(to_f32(logits[e])) - mx);
+          dsum += kd[e];
         }
-        for (int64_t e = 0; e < E; ++e) kd[e] /= sum;
+        for (int64_t e = 0; e < E; ++e) kd[e] /= dsum;
       } else {
         for (int64_t e = 0; e < E; ++e) kd[e] = 1.0 / (1.0 + std::exp(-double(to_f32(logits[e]))));
       }
@@ -183,12 +208,15 @@ void gate_row(const moe_gating_topk_args& a, const T* logits, const float* bias,
     }
   }
 
-  // Weights: the unbiased float32 scores of the chosen experts, renormalised in slot order, scaled.
+  // Weights: the unbiased float32 scores s = e / sum (softmax) of the chosen experts, renormalised in
+  // slot order, then scaled.
+  float* chosen = w.chosen;
+  for (int64_t j = 0; j < k; ++j) chosen[j] = select_on_logits ? s[w.ids[j]] / sum : s[w.ids[j]];
   float wsum = 0;
-  for (int64_t j = 0; j < k; ++j) wsum += s[w.ids[j]];
+  for (int64_t j = 0; j < k; ++j) wsum += chosen[j];
   const float scale = float(a.routed_scaling_factor);
   for (int64_t j = 0; j < k; ++j) {
-    float v = s[w.ids[j]];
+    float v = chosen[j];
     if (a.renormalize) v /= wsum;
     weights[j] = v * scale;
     ids_out[j] = w.ids[j];
@@ -216,7 +244,8 @@ opdev_status moe_gating_topk(ExecContext& ex, const moe_gating_topk_args& a) {
 
   const int nslots = std::max(1, ex.num_threads);
   // Slot layout: doubles first, then floats, then ints; slots 64-byte aligned.
-  const size_t slot_bytes = (size_t(E + G) * sizeof(double) + size_t(2 * Ep + G) * sizeof(float) + size_t(E + G + k) * sizeof(int32_t) + 63) / 64 * 64;
+  const size_t slot_bytes =
+      (size_t(E + G) * sizeof(double) + size_t(2 * Ep + G + k) * sizeof(float) + size_t(E + G + k) * sizeof(int32_t) + 63) / 64 * 64;
   char* base = static_cast<char*>(ex.scratch(size_t(nslots) * slot_bytes));
   auto slot = [&](int i) {
     char* p = base + size_t(i) * slot_bytes;
@@ -226,7 +255,8 @@ opdev_status moe_gating_topk(ExecContext& ex, const moe_gating_topk_args& a) {
     w.s = reinterpret_cast<float*>(w.gscored + G);
     w.key = w.s + Ep;
     w.gscore = w.key + Ep;
-    w.idx = reinterpret_cast<int32_t*>(w.gscore + G);
+    w.chosen = w.gscore + G;
+    w.idx = reinterpret_cast<int32_t*>(w.chosen + k);
     w.gidx = w.idx + E;
     w.ids = w.gidx + G;
     return w;
