@@ -1,4 +1,5 @@
 // Conformance cases of moe_gating_topk, moe_permute and moe_unpermute.
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -159,6 +160,26 @@ void register_gating() {
   gate_case("ties", kDeepSeekV3, 16, {ties, tie_bias, 0, 0, false});
   gate_case("ties", {"groups of 2", 6, 3, OPDEV_MOE_SCORING_SIGMOID, true, 3, 2, 1.0, true}, 33, {ties, tie_bias, 0, 0, false});
   gate_case("ties", {"mixtral-like", 8, 2, OPDEV_MOE_SCORING_SOFTMAX, true, 1, 1, 1.0, false}, 33, {ties, {}, 0, 0, false});
+  // Groups of 4 with values in {0, 1, 2}: group scores differ from row to row while experts of different
+  // kept groups tie, so the kept groups' rank order is not their index order.
+  gate_case("ties across groups", {"groups of 4", 16, 4, OPDEV_MOE_SCORING_SIGMOID, false, 4, 2, 1.0, false}, 64,
+            {integer_values(0, 3), {}, 0, 0, false});
+  gate_case("ties across groups", {"groups of 4", 16, 4, OPDEV_MOE_SCORING_SIGMOID, true, 4, 2, 1.0, true}, 64,
+            {integer_values(0, 3), tie_bias, 0, 0, false});
+  // Crafted: groups a < b score [1, 1, 0, 0] and [2, 1, 1, 1], the rest 0: b ranks first, and the
+  // answer (b0, a0, a1, b1) interleaves the two groups through ties of 1.
+  gate_case("ties across groups crafted", {"groups of 4", 16, 4, OPDEV_MOE_SCORING_SIGMOID, false, 4, 2, 1.0, false}, 16,
+            {[](std::vector<double>& v, uint64_t seed) {
+               Rng r(seed);
+               for (size_t row = 0; row < v.size() / 16; ++row) {
+                 double* x = v.data() + row * 16;
+                 std::fill(x, x + 16, 0.0);
+                 const int64_t a = int64_t(r.next() % 3), b = a + 1 + int64_t(r.next() % uint64_t(3 - a));
+                 x[4 * a] = x[4 * a + 1] = 1.0;
+                 x[4 * b] = 2.0;
+                 x[4 * b + 1] = x[4 * b + 2] = x[4 * b + 3] = 1.0;
+               }
+             }, {}, 0, 0, false});
   // NaN: with softmax a NaN (or +inf) logit makes the whole row NaN (ids 0..k-1, NaN weights); with
   // sigmoid only that expert's score is NaN and it ranks last. -inf logits are ordinary scores of 0.
   gate_case("NaN in row 1", kQwen3Moe, 3, {with_specials(2.0, {{128 + 5, NAN}}), {}, 0, 0, false});
@@ -166,11 +187,17 @@ void register_gating() {
   gate_case("-inf logits", {"mixtral-like", 8, 2, OPDEV_MOE_SCORING_SOFTMAX, true, 1, 1, 1.0, false}, 2,
             {with_specials(2.0, {{1, -INFINITY}, {8 + 0, -INFINITY}, {8 + 3, -INFINITY}}), {}, 0, 0, false});
   {
-    // Row 0: a NaN among large logits; row 1: a whole group NaN; row 2: NaN in every group but one.
+    // Row 0: a NaN among large logits; row 1: a whole group NaN; row 2: NaN in every group but one;
+    // row 3: NaN first in a group that is kept (experts 1, 2 large); row 4: NaN first in a group whose
+    // other experts make it a kept one.
     std::vector<std::pair<int64_t, double>> sp = {{3, NAN}};
     for (int64_t e = 32; e < 64; ++e) sp.push_back({256 + e, NAN});
     for (int64_t g = 1; g < 8; ++g) sp.push_back({512 + g * 32 + 7, NAN});
-    gate_case("NaN scores", kDeepSeekV3, 3, {with_specials(2.0, sp), {}, 0, 0, false});
+    for (auto [e, x] : std::vector<std::pair<int64_t, double>>{{0, NAN}, {1, 10.0}, {2, 10.0}}) sp.push_back({768 + e, x});
+    for (auto [e, x] : std::vector<std::pair<int64_t, double>>{{64, NAN}, {65, 10.0}, {90, 9.0}}) sp.push_back({1024 + e, x});
+    gate_case("NaN scores", kDeepSeekV3, 5, {with_specials(2.0, sp), {}, 0, 0, false});
+    gate_case("NaN scores", {"ungrouped sigmoid", 8, 2, OPDEV_MOE_SCORING_SIGMOID, true, 1, 1, 1.0, false}, 3,
+              {with_specials(2.0, {{0, NAN}, {8 + 1, NAN}, {16 + 0, NAN}, {16 + 1, NAN}, {16 + 2, NAN}}), {}, 0, 0, false});
   }
   gate_case("NaN row", {"grouped softmax", 16, 4, OPDEV_MOE_SCORING_SOFTMAX, true, 4, 2, 1.0, true}, 2,
             {with_specials(2.0, {{16 + 9, NAN}}), {}, 0, 0, false});
