@@ -130,6 +130,8 @@ void register_sampling() {
   // Qwen3 vocabulary (both models): 151936 tokens.
   for (int B : {1, 4}) sample_case("qwen3 greedy", 151936, rows_of(B, 0, 0, 1), normal_logits(3));
   sample_case("qwen3 top-k=50 top-p=0.9", 151936, rows_of(4, 0.7, 50, 0.9), normal_logits(3));
+  sample_case("qwen3 top-k=4000", 151936, rows_of(2, 1.0, 4000, 1), normal_logits(0.05));
+  sample_case("qwen3 flat top-p=0.9", 151936, rows_of(1, 1.0, 0, 0.9), normal_logits(0.05));
   sample_case("qwen3 top-p=0.9", 151936, rows_of(2, 1.0, 0, 0.9), normal_logits(3), 0, true);
   sample_case("qwen3 temperature", 151936, rows_of(2, 1.0, 0, 1), normal_logits(3), 0, true);
   sample_case("qwen3 mixed", 151936, mixed_rows(151936), normal_logits(4), 16, true);

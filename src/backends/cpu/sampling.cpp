@@ -1,9 +1,10 @@
 // cpu: sample. Rows are independent: each thread takes a contiguous block of rows with its own scratch
 // (scaled logits l[V], probabilities e[V], candidate indices idx[V]).
 //  - greedy rows: a vectorised NaN-ignoring max, then the first index holding it;
-//  - top-k: nth_element + sort of the k survivors only;
-//  - top-p without top-k: the descending order is built lazily (nth_element + sort of the next 1024,
-//    4096, ... candidates) until the kept mass reaches top_p, so peaked distributions sort little;
+//  - top-k: the k best in one pass with a heap (whole vectors that cannot beat the heap's worst are
+//    skipped), then sorted; nth_element + sort when k is large;
+//  - top-p without top-k: the same selection of the best 1024, which usually holds the top_p mass;
+//    otherwise the order grows in chunks (nth_element of the rest + sort) until the kept prefix ends;
 //  - the exponential race visits candidates in descending logit order and stops as soon as no later one
 //    can win: the noise term -log(E_i) is at most -log(-log(1 - 2^-25)) = 17.33, so a token with
 //    l_i + 17.5 < best cannot reach the best race value. Without filters every token is a candidate
@@ -35,20 +36,39 @@ struct RowScratch {
   uint32_t* idx;  // [V] candidate token indices
 };
 
-// Greedy: the largest logit, the lowest index among equals; NaN ranks below every number.
+// Greedy: the largest logit, the lowest index among equals; NaN ranks below every number. One pass keeps
+// the first block whose maximum beats every earlier block; the answer is the first index of the maximum
+// in that block.
 template <class T>
 [[gnu::flatten]] int64_t argmax(const T* x, int64_t V) {
-  vf acc = vset(-INFINITY);
-  int64_t i = 0;
-  for (; i + kW <= V; i += kW) acc = vmax(vload(x + i), acc);  // a NaN lane of x keeps acc
-  float m = hmax(acc);
-  for (; i < V; ++i) {
-    const float v = to_f32(x[i]);
-    if (v > m) m = v;
+  constexpr int64_t kBlock = 8 * kW;
+  float m = -INFINITY;
+  int64_t block = -1, i = 0;
+  for (; i + kBlock <= V; i += kBlock) {
+    vf acc = vset(-INFINITY);
+    for (int64_t q = 0; q < kBlock; q += kW) acc = vmax(vload(x + i + q), acc);  // a NaN lane of x keeps acc
+    const float bm = hmax(acc);
+    if (bm > m) {
+      m = bm;
+      block = i;
+    }
   }
+  int64_t best = -1;
+  if (block >= 0)
+    for (int64_t j = block; j < block + kBlock && best < 0; ++j)
+      if (to_f32(x[j]) == m) best = j;
+  for (; i < V; ++i) {  // tail: strictly greater only, so the earlier index keeps ties
+    const float v = to_f32(x[i]);
+    if (v > m) {
+      m = v;
+      best = i;
+    }
+  }
+  if (best >= 0) return best;
+  // Every value is -inf or NaN: the first -inf, else (all NaN) index 0.
   for (i = 0; i < V; ++i)
-    if (to_f32(x[i]) == m) return i;
-  return 0;  // every logit is NaN: all tie
+    if (to_f32(x[i]) == -INFINITY) return i;
+  return 0;
 }
 
 // l = x / temperature in float32, NaN -> -inf (probability 0); returns max(l).
@@ -148,6 +168,107 @@ int64_t race_all(const float* l, int64_t V, float m, const RowParams& p) {
   return r.best;
 }
 
+// Descending probability = descending scaled logit; ties toward the lower index.
+struct Ahead {
+  const float* l;
+  bool operator()(uint32_t i, uint32_t j) const { return l[i] > l[j] || (l[i] == l[j] && i < j); }
+};
+
+// The n best tokens (0 < n <= V) into idx[0..n), sorted. Small n: one pass with a heap of the n best so
+// far, skipping whole vectors that cannot beat its worst (the scan goes up in index order, so a token
+// equal to the worst ranks behind it). Large n: nth_element + sort.
+[[gnu::flatten]] void select_top(const float* l, int64_t V, int64_t n, uint32_t* idx) {
+  const Ahead ahead{l};
+  if (n > 4096 || 4 * n > V) {
+    std::iota(idx, idx + V, 0u);
+    if (n < V) std::nth_element(idx, idx + n, idx + V, ahead);
+    std::sort(idx, idx + n, ahead);
+    return;
+  }
+  std::iota(idx, idx + n, 0u);
+  std::make_heap(idx, idx + n, ahead);  // front: the worst of the n kept
+  float worst = l[idx[0]];
+  auto offer = [&](uint32_t j) {
+    if (!(l[j] > worst)) return;
+    std::pop_heap(idx, idx + n, ahead);
+    idx[n - 1] = j;
+    std::push_heap(idx, idx + n, ahead);
+    worst = l[idx[0]];
+  };
+  int64_t i = n;
+  for (; i + kW <= V; i += kW)
+    if (hmax(vload(l + i)) > worst)
+      for (int q = 0; q < kW; ++q) offer(uint32_t(i + q));
+  for (; i < V; ++i) offer(uint32_t(i));
+  std::sort_heap(idx, idx + n, ahead);
+}
+
+// Top-p over sorted candidates idx[from..to): keeps each while the mass before it is below `limit`.
+// Returns where the kept prefix ends, or -1 if it may go on past `to` (the mass is still below).
+template <class Mass>
+int64_t top_p_scan(int64_t from, int64_t to, double limit, double& before, Mass mass) {
+  for (int64_t j = from; j < to; ++j) {
+    if (!(before < limit)) return j;
+    before += mass(j);
+  }
+  return before < limit ? -1 : to;
+}
+
+// Mass of the tokens with l >= t (float32 blocks summed in double).
+[[gnu::flatten]] double mass_at_least(const float* l, const float* e, int64_t V, float t) {
+  constexpr int64_t kBlock = 16 * kW;
+  const vf vt = vset(t), zero = vzero();
+  double total = 0;
+  int64_t i = 0;
+  for (; i + kBlock <= V; i += kBlock) {
+    vf acc = zero;
+    for (int64_t q = 0; q < kBlock; q += kW) acc = acc + vselect_lt(vload(l + i + q), vt, zero, vload(e + i + q));
+    total += double(hsum(acc));
+  }
+  for (; i < V; ++i)
+    if (l[i] >= t) total += double(e[i]);
+  return total;
+}
+
+// A threshold t whose tokens (l >= t) hold at least `limit` of the mass: m - 1, m - 2, ... m - 64 (exp(-64)
+// is far below float32 resolution of the mass), else -inf (every token).
+float mass_threshold(const float* l, const float* e, int64_t V, float m, double limit) {
+  if (std::isinf(m)) return m;  // all the mass sits on the tokens equal to m (or all are -inf)
+  for (float c = 1; c <= 64; c *= 2)
+    if (mass_at_least(l, e, V, m - c) >= limit) return m - c;
+  return -INFINITY;
+}
+
+// Indices of the tokens with l >= t, in index order, into idx; returns their count.
+[[gnu::flatten]] int64_t collect_at_least(const float* l, int64_t V, float t, uint32_t* idx) {
+  int64_t n = 0, i = 0;
+  for (; i + kW <= V; i += kW)
+    if (hmax(vload(l + i)) >= t)
+      for (int q = 0; q < kW; ++q)
+        if (l[i + q] >= t) idx[n++] = uint32_t(i + q);
+  for (; i < V; ++i)
+    if (l[i] >= t) idx[n++] = uint32_t(i);
+  return n;
+}
+
+// Top-p over candidates idx[from..to) (which follow every earlier candidate in the order), sorted
+// progressively: the next 1024, 4096, ... candidates by nth_element, then sort, until the prefix ends.
+// Returns where the kept prefix ends, or -1 if it may go on past `to`.
+template <class Mass>
+int64_t sorted_scan(uint32_t* idx, int64_t from, int64_t to, double limit, double& before, Mass mass, const Ahead& ahead) {
+  int64_t sorted = from, chunk = 1024;
+  while (sorted < to) {
+    const int64_t next = std::min(to, sorted + chunk);
+    if (next < to) std::nth_element(idx + sorted, idx + next, idx + to, ahead);
+    std::sort(idx + sorted, idx + next, ahead);
+    const int64_t kept = top_p_scan(sorted, next, limit, before, mass);
+    if (kept >= 0) return kept;
+    sorted = next;
+    chunk *= 4;
+  }
+  return -1;
+}
+
 template <class T>
 int64_t sample_row(const T* x, int64_t V, const RowParams& p, const RowScratch& s) {
   if (p.temperature == 0) return argmax(x, V);
@@ -157,40 +278,36 @@ int64_t sample_row(const T* x, int64_t V, const RowParams& p, const RowScratch& 
   const bool use_p = p.top_p < 1.0f;
   if (k == V && !use_p) return race_all(l, V, m, p);
   uint32_t* idx = s.idx;
-  std::iota(idx, idx + V, 0u);
-  // Descending probability = descending scaled logit; ties toward the lower index.
-  auto ahead = [l](uint32_t i, uint32_t j) { return l[i] > l[j] || (l[i] == l[j] && i < j); };
   int64_t kept = k;
   if (k < V) {
-    std::nth_element(idx, idx + k, idx + V, ahead);
-    std::sort(idx, idx + k, ahead);
+    select_top(l, V, k, idx);
     if (use_p) {
       // Probabilities over the k survivors, in sorted order.
       for (int64_t j = 0; j < k; ++j) s.e[j] = l[idx[j]];
       unnormalised_probs(s.e, s.e, k, m);
-      const double limit = double(p.top_p) * sum(s.e, k);
       double before = 0;
-      kept = 0;
-      while (kept < k && before < limit) before += double(s.e[kept++]);
+      kept = top_p_scan(0, k, double(p.top_p) * sum(s.e, k), before, [&](int64_t j) { return double(s.e[j]); });
+      if (kept < 0) kept = k;
     }
   } else {
-    // Top-p over all V: sort only as far as the kept prefix reaches.
+    // Top-p over all V: only tokens with l >= t for a threshold t whose tokens hold the top_p mass are
+    // collected and sorted (progressively); in the rare case that float rounding left them short, the
+    // rest follows.
     unnormalised_probs(l, s.e, V, m);
     const double limit = double(p.top_p) * sum(s.e, V);
+    const float t = mass_threshold(l, s.e, V, m, limit);
+    const Ahead ahead{l};
+    auto mass = [&](int64_t j) { return double(s.e[idx[j]]); };
+    const int64_t n = collect_at_least(l, V, t, idx);
     double before = 0;
-    int64_t sorted = 0, chunk = std::min<int64_t>(V, 1024);
-    kept = -1;
-    while (kept < 0) {
-      if (chunk < V) std::nth_element(idx + sorted, idx + chunk, idx + V, ahead);
-      std::sort(idx + sorted, idx + chunk, ahead);
-      for (int64_t j = sorted; j < chunk && kept < 0; ++j) {
-        if (!(before < limit)) kept = j;
-        else before += double(s.e[idx[j]]);
-      }
-      if (kept < 0 && chunk == V) kept = V;
-      sorted = chunk;
-      chunk = std::min<int64_t>(V, 4 * chunk);
+    kept = sorted_scan(idx, 0, n, limit, before, mass, ahead);
+    if (kept < 0 && n < V) {
+      std::iota(idx, idx + V, 0u);
+      std::partition(idx, idx + V, [&](uint32_t i) { return l[i] >= t; });
+      std::sort(idx, idx + n, ahead);
+      kept = sorted_scan(idx, n, V, limit, before, mass, ahead);
     }
+    if (kept < 0) kept = V;
   }
   return race_sorted(idx, kept, l, m, p);
 }
