@@ -49,11 +49,16 @@ OPDEV_API opdev_status opdev_sample(opdev_context* ctx, const DLTensor* ids_out,
                  " is outside (0, 1] (1 disables the top-p filter)");
       }
     }
-    // Reads every logit once; a few operations per logit (scale, exp, compare).
+    // Reads every logit once. Per logit: one comparison for a greedy row; scale, exp, sum and compare for
+    // a sampled row (4 when the temperatures are not visible on the host).
     auto cost = [&] {
-      double params = 0;
+      double params = 0, per_logit = 4.0 * double(B);
       for (const TensorView* v : {&a.ids_out, &a.temperature, &a.top_k, &a.top_p, &a.seeds, &a.steps}) params += nbytes(*v);
-      return OpCost{nbytes(a.logits) + params, 4.0 * double(a.logits.numel)};
+      if (c.host_visible()) {
+        per_logit = 0;
+        for (int64_t b = 0; b < B; ++b) per_logit += a.temperature.ptr<const float>()[b] == 0 ? 1.0 : 4.0;
+      }
+      return OpCost{nbytes(a.logits) + params, per_logit * double(V)};
     };
     return dispatch(c, a, a.logits.dtype, B == 0, cost,
                     {{"ids_out", ids_out},
