@@ -7,18 +7,6 @@ OPDEV_CPU_NAMESPACE_BEGIN
 
 namespace {
 
-// Round-trips a vector through T (identity for float).
-template <class T>
-inline vf vround_to(vf x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return x;
-  } else {
-    T buf[kW];
-    vstore(buf, x);
-    return vload(buf);
-  }
-}
-
 // silu(g) = g / (1 + exp(-g)). Below -88 exp(-g) overflows; the limit there is 0 (and at g = -inf the
 // formula would give -inf / inf = NaN). NaN fails the comparison and propagates.
 inline vf vsilu(vf g) {
@@ -28,7 +16,7 @@ inline vf vsilu(vf g) {
 
 // out[i] = round_T(round_T(silu(gate[i])) * up[i])
 template <class T>
-[[gnu::flatten]] void silu_mul_row(T* out, const T* gate, const T* up, int64_t d) {
+void silu_mul_row(T* out, const T* gate, const T* up, int64_t d) {
   int64_t i = 0;
   for (; i + kW <= d; i += kW) vstore(out + i, vround_to<T>(vsilu(vload(gate + i))) * vload(up + i));
   if (i < d) {

@@ -93,7 +93,7 @@ bool is_cpu_float(DType t) { return t == DType::F32 || t == DType::BF16 || t == 
 
 // out[i] = round_TO(float(a[i]) + float(b[i])); strides in elements (0 broadcasts an input).
 template <class TO, class TA, class TB>
-[[gnu::flatten]] void add_run(TO* o, int64_t so, const TA* x, int64_t sx, const TB* y, int64_t sy, int64_t n) {
+void add_run(TO* o, int64_t so, const TA* x, int64_t sx, const TB* y, int64_t sy, int64_t n) {
   if (so == 1 && (sx == 0 || sx == 1) && (sy == 0 || sy == 1)) {
     const vf bx = vset(to_f32(x[0])), by = vset(to_f32(y[0]));
     int64_t i = 0;
@@ -108,7 +108,7 @@ template <class TO, class TA, class TB>
 }
 
 template <class TO, class TI>
-[[gnu::flatten]] void cast_run(TO* o, int64_t so, const TI* x, int64_t sx, int64_t n) {
+void cast_run(TO* o, int64_t so, const TI* x, int64_t sx, int64_t n) {
   if (so == 1 && sx == 1) {
     int64_t i = 0;
     for (; i + kW <= n; i += kW) vstore(o + i, vload(x + i));

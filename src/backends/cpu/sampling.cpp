@@ -40,7 +40,7 @@ struct RowScratch {
 // the first block whose maximum beats every earlier block; the answer is the first index of the maximum
 // in that block.
 template <class T>
-[[gnu::flatten]] int64_t argmax(const T* x, int64_t V) {
+int64_t argmax(const T* x, int64_t V) {
   constexpr int64_t kBlock = 8 * kW;
   float m = -INFINITY;
   int64_t block = -1, i = 0;
@@ -73,7 +73,7 @@ template <class T>
 
 // l = x / temperature in float32, NaN -> -inf (probability 0); returns max(l).
 template <class T>
-[[gnu::flatten]] float scale_row(const T* x, int64_t V, float temperature, float* l) {
+float scale_row(const T* x, int64_t V, float temperature, float* l) {
   const vf t = vset(temperature), ninf = vset(-INFINITY);
   vf acc = ninf;
   int64_t i = 0;
@@ -96,7 +96,7 @@ template <class T>
 inline double shifted(float l, float m) { return l == m ? 0.0 : double(l) - double(m); }
 
 // e[j] = exp(lv[j] - m) (in place allowed); an infinite m gives 1 to its own tokens and 0 to the rest.
-[[gnu::flatten]] void unnormalised_probs(const float* lv, float* e, int64_t n, float m) {
+void unnormalised_probs(const float* lv, float* e, int64_t n, float m) {
   if (std::isinf(m)) {
     for (int64_t j = 0; j < n; ++j) e[j] = lv[j] == m ? 1.0f : 0.0f;
     return;
@@ -108,7 +108,7 @@ inline double shifted(float l, float m) { return l == m ? 0.0 : double(l) - doub
 }
 
 // Sum in double of float32 blocks (fixed by n, not by the thread count).
-[[gnu::flatten]] double sum(const float* e, int64_t n) {
+double sum(const float* e, int64_t n) {
   constexpr int64_t kBlock = 16 * kW;
   double total = 0;
   int64_t j = 0;
@@ -177,7 +177,7 @@ struct Ahead {
 // The n best tokens (0 < n <= V) into idx[0..n), sorted. Small n: one pass with a heap of the n best so
 // far, skipping whole vectors that cannot beat its worst (the scan goes up in index order, so a token
 // equal to the worst ranks behind it). Large n: nth_element + sort.
-[[gnu::flatten]] void select_top(const float* l, int64_t V, int64_t n, uint32_t* idx) {
+void select_top(const float* l, int64_t V, int64_t n, uint32_t* idx) {
   const Ahead ahead{l};
   if (n > 4096 || 4 * n > V) {
     std::iota(idx, idx + V, 0u);
@@ -215,7 +215,7 @@ int64_t top_p_scan(int64_t from, int64_t to, double limit, double& before, Mass 
 }
 
 // Mass of the tokens with l >= t (float32 blocks summed in double).
-[[gnu::flatten]] double mass_at_least(const float* l, const float* e, int64_t V, float t) {
+double mass_at_least(const float* l, const float* e, int64_t V, float t) {
   constexpr int64_t kBlock = 16 * kW;
   const vf vt = vset(t), zero = vzero();
   double total = 0;
@@ -240,7 +240,7 @@ float mass_threshold(const float* l, const float* e, int64_t V, float m, double 
 }
 
 // Indices of the tokens with l >= t, in index order, into idx; returns their count.
-[[gnu::flatten]] int64_t collect_at_least(const float* l, int64_t V, float t, uint32_t* idx) {
+int64_t collect_at_least(const float* l, int64_t V, float t, uint32_t* idx) {
   int64_t n = 0, i = 0;
   for (; i + kW <= V; i += kW)
     if (hmax(vload(l + i)) >= t)
