@@ -1,8 +1,371 @@
-// cpu: paged_attention (not implemented yet).
+// cpu: paged_attention, flash-attention style.
+//
+// Work items are (sequence, kv head, tile of query positions, kv chunk). An item holds the query rows of
+// its positions for all G = Hq / Hk query heads of its kv head (rows r = position * G + g), so every K and
+// V row it reads from the paged cache serves the whole group. It walks its keys in tiles of kKeyTile with
+// an online softmax: per tile, scores = scale * q.k (float32, vectorised over D, one horizontal sum per
+// row and key), the running max and sum are updated, the accumulator is rescaled only when the max
+// grows, and p * v is accumulated over D. No score matrix beyond one tile exists.
+//
+// Sequences with few queries (decode) and a long context are split into kv chunks of kChunk keys; each
+// chunk leaves its (max, sum, unnormalised acc) per row and a second pass combines the chunks in chunk
+// order. The split depends only on q_len and kv_len, never on the thread count, and every item is
+// computed by one thread with the same code, so results do not depend on the thread count.
+//
+// Items are handed to threads as contiguous ranges of roughly equal cost (query-key pairs), which keeps
+// the items of one (sequence, kv head) together: their K/V rows stay in that core's cache.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "backends/cpu/cpu_common.h"
 
 OPDEV_CPU_NAMESPACE_BEGIN
 
-opdev_status paged_attention(ExecContext&, const paged_attention_args&) { fail(OPDEV_STATUS_UNSUPPORTED, "cpu: paged_attention is not implemented yet"); }
+namespace {
+
+constexpr int64_t kKeyTile = 16;       // keys per online-softmax step (a multiple of every kW)
+constexpr int64_t kRowsPerItem = 32;   // target query rows (positions x group heads) of an item
+constexpr int64_t kChunk = 512;        // kv chunk of split sequences (vLLM's paged_attention_v2 partition)
+constexpr int64_t kSplitMaxQ = 8;      // sequences with q_len <= this and kv_len > kChunk are split
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+static_assert(kKeyTile % kW == 0, "a key tile is whole vectors");
+
+struct Seq {
+  int64_t q0, q_len, kv_len;
+  int64_t chunks;    // kv chunks (1 unless split)
+  int64_t part_row;  // first row of this sequence's partials (split sequences only)
+};
+
+struct Item {
+  int64_t b, kvh, qi0, nq, chunk;
+};
+
+// Per-thread working set of one item: q rows (float, zero-padded to Dp), accumulators, a score tile, and
+// the running max / sum per row.
+struct Work {
+  float *q, *acc, *s, *m, *l;
+};
+
+struct Params {
+  int64_t Hq, Hk, G, D, Dp, BS;
+  float scale;
+  bool causal;
+  const Seq* seqs;
+  const TensorView *out, *lse, *q, *kc, *vc, *bt;
+  float *pacc, *pm, *pl;  // partials of split sequences: row-major [rows, Dp], [rows], [rows]
+};
+
+// Keys that query position i of a sequence sees (bottom-right aligned causal mask).
+inline int64_t visible(const Params& p, const Seq& s, int64_t i) {
+  if (!p.causal) return s.kv_len;
+  const int64_t n = s.kv_len - s.q_len + i + 1;
+  return n < 0 ? 0 : (n > s.kv_len ? s.kv_len : n);
+}
+
+inline void chunk_range(const Seq& s, int64_t c, int64_t* lo, int64_t* hi) {
+  if (s.chunks == 1) {
+    *lo = 0;
+    *hi = s.kv_len;
+  } else {
+    *lo = c * kChunk;
+    *hi = std::min(s.kv_len, (c + 1) * kChunk);
+  }
+}
+
+// scores[r][jj] = scale * q_r . k_jj for NR rows starting at q (row stride Dp), one key.
+template <int NR, class T>
+inline void dot_rows(const float* q, int64_t Dp, const T* k, int64_t D, float scale, float* s, int64_t s_stride) {
+  vf a[NR];
+  for (int r = 0; r < NR; ++r) a[r] = vzero();
+  int64_t d = 0;
+  for (; d + kW <= D; d += kW) {
+    const vf kv = vload(k + d);
+    for (int r = 0; r < NR; ++r) a[r] = vfma(vload(q + r * Dp + d), kv, a[r]);
+  }
+  if (d < D) {  // q is zero-padded to Dp, so only k needs a partial load
+    const vf kv = vload_n(k + d, int(D - d));
+    for (int r = 0; r < NR; ++r) a[r] = vfma(vload(q + r * Dp + d), kv, a[r]);
+  }
+  for (int r = 0; r < NR; ++r) s[r * s_stride] = hsum(a[r]) * scale;
+}
+
+// acc[r][d0 .. d0+kW) += sum_jj p[r][jj] * v_jj[d0 ..] for NR rows, nk keys; n valid lanes of V.
+template <int NR, class T>
+inline void pv_rows(float* acc, int64_t Dp, const float* p, const T* const* v, int64_t nk, int64_t d0, int n) {
+  vf a[NR];
+  for (int r = 0; r < NR; ++r) a[r] = vload(acc + r * Dp + d0);
+  if (n == kW) {
+    for (int64_t jj = 0; jj < nk; ++jj) {
+      const vf vv = vload(v[jj] + d0);
+      for (int r = 0; r < NR; ++r) a[r] = vfma(vset(p[r * kKeyTile + jj]), vv, a[r]);
+    }
+  } else {
+    for (int64_t jj = 0; jj < nk; ++jj) {
+      const vf vv = vload_n(v[jj] + d0, n);
+      for (int r = 0; r < NR; ++r) a[r] = vfma(vset(p[r * kKeyTile + jj]), vv, a[r]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) vstore(acc + r * Dp + d0, a[r]);
+}
+
+template <class T>
+void run_item(const Params& p, const Item& it, const Work& w) {
+  const Seq& sq = p.seqs[it.b];
+  const int64_t G = p.G, D = p.D, Dp = p.Dp, R = it.nq * G;
+  int64_t k_lo, k_hi;
+  chunk_range(sq, it.chunk, &k_lo, &k_hi);
+  // Rows: r = position * G + g; query token t = q0 + qi0 + position, head h = kvh * G + g.
+  const T* qbase = p.q->ptr<const T>();
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t t = sq.q0 + it.qi0 + r / G, h = it.kvh * G + r % G;
+    const T* src = qbase + t * p.q->strides[0] + h * p.q->strides[1];
+    float* dst = w.q + r * Dp;
+    int64_t d = 0;
+    for (; d + kW <= D; d += kW) vstore(dst + d, vload(src + d));
+    if (d < D) vstore(dst + d, vload_n(src + d, int(D - d)));  // zero-fills up to Dp
+    w.m[r] = kNegInf;
+    w.l[r] = 0;
+  }
+  std::fill(w.acc, w.acc + R * Dp, 0.0f);
+  // Keys [k_lo, end_i) for position i; end is non-decreasing in i, so the rows still active at key j0
+  // are a suffix of the item's rows.
+  auto end_of = [&](int64_t pos) { return std::min(visible(p, sq, it.qi0 + pos), k_hi); };
+  const int64_t key_end = end_of(it.nq - 1);
+  const T* kbase = p.kc->ptr<const T>() + it.kvh * p.kc->strides[2];
+  const T* vbase = p.vc->ptr<const T>() + it.kvh * p.vc->strides[2];
+  const int32_t* bt = p.bt->ptr<const int32_t>() + it.b * p.bt->strides[0];
+  const T* kp[kKeyTile];
+  const T* vp[kKeyTile];
+  int64_t first_pos = 0;
+  for (int64_t j0 = k_lo; j0 < key_end; j0 += kKeyTile) {
+    const int64_t nk = std::min(kKeyTile, key_end - j0);
+    while (end_of(first_pos) <= j0) ++first_pos;
+    const int64_t r0 = first_pos * G;
+    for (int64_t jj = 0; jj < nk; ++jj) {
+      const int64_t j = j0 + jj, blk = bt[(j / p.BS) * p.bt->strides[1]], pos = j % p.BS;
+      kp[jj] = kbase + blk * p.kc->strides[0] + pos * p.kc->strides[1];
+      vp[jj] = vbase + blk * p.vc->strides[0] + pos * p.vc->strides[1];
+    }
+    // Scores of the active rows; keys past a row's end and lanes past nk are -inf.
+    for (int64_t jj = 0; jj < nk; ++jj) {
+      int64_t r = r0;
+      for (; r + 4 <= R; r += 4) dot_rows<4>(w.q + r * Dp, Dp, kp[jj], D, p.scale, w.s + r * kKeyTile + jj, kKeyTile);
+      for (; r < R; ++r) dot_rows<1>(w.q + r * Dp, Dp, kp[jj], D, p.scale, w.s + r * kKeyTile + jj, kKeyTile);
+    }
+    for (int64_t r = r0; r < R; ++r) {
+      float* sr = w.s + r * kKeyTile;
+      const int64_t valid = std::min(nk, end_of(r / G) - j0);
+      for (int64_t jj = valid; jj < kKeyTile; ++jj) sr[jj] = kNegInf;
+      // Online softmax: new max, rescale factor of the old state, p = exp(s - max).
+      vf mx = vload(sr);
+      for (int64_t v = kW; v < kKeyTile; v += kW) mx = vmax(mx, vload(sr + v));
+      const float tmax = hmax(mx);
+      const float m_new = tmax > w.m[r] || std::isnan(tmax) ? tmax : w.m[r];
+      if (m_new == kNegInf) {  // nothing visible yet (only with -inf scores)
+        std::fill(sr, sr + kKeyTile, 0.0f);
+        continue;
+      }
+      const vf vm = vset(m_new);
+      vf sum = vzero();
+      for (int64_t v = 0; v < kKeyTile; v += kW) {
+        const vf e = vexp(vload(sr + v) - vm);
+        vstore(sr + v, e);
+        sum = sum + e;
+      }
+      if (m_new != w.m[r]) {
+        const float alpha = std::exp(w.m[r] - m_new);  // 0 for the first visible tile
+        w.l[r] *= alpha;
+        float* ar = w.acc + r * Dp;
+        const vf va = vset(alpha);
+        for (int64_t d = 0; d < Dp; d += kW) vstore(ar + d, vload(ar + d) * va);
+        w.m[r] = m_new;
+      }
+      w.l[r] += hsum(sum);
+    }
+    for (int64_t d = 0; d < D; d += kW) {
+      const int n = int(std::min<int64_t>(kW, D - d));
+      int64_t r = r0;
+      for (; r + 4 <= R; r += 4) pv_rows<4>(w.acc + r * Dp, Dp, w.s + r * kKeyTile, vp, nk, d, n);
+      for (; r < R; ++r) pv_rows<1>(w.acc + r * Dp, Dp, w.s + r * kKeyTile, vp, nk, d, n);
+    }
+  }
+  if (sq.chunks > 1) {
+    // Partials of chunk `chunk`: rows [part_row + chunk * q_len * Hq + i * Hq + h].
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t i = it.qi0 + r / G, h = it.kvh * G + r % G;
+      const int64_t row = sq.part_row + it.chunk * sq.q_len * p.Hq + i * p.Hq + h;
+      std::copy(w.acc + r * Dp, w.acc + (r + 1) * Dp, p.pacc + row * Dp);
+      p.pm[row] = w.m[r];
+      p.pl[row] = w.l[r];
+    }
+    return;
+  }
+  T* obase = p.out->ptr<T>();
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t t = sq.q0 + it.qi0 + r / G, h = it.kvh * G + r % G;
+    T* o = obase + t * p.out->strides[0] + h * p.out->strides[1];
+    const float* ar = w.acc + r * Dp;
+    // A row that saw no key has l = 0 and acc = 0: out = 0, lse = -inf.
+    const bool any = w.l[r] > 0 || std::isnan(w.l[r]);
+    const vf vl = vset(any ? w.l[r] : 1.0f);
+    int64_t d = 0;
+    for (; d + kW <= D; d += kW) vstore(o + d, vload(ar + d) / vl);
+    if (d < D) vstore_n(o + d, vload(ar + d) / vl, int(D - d));
+    if (p.lse->present)
+      p.lse->ptr<float>()[t * p.lse->strides[0] + h * p.lse->strides[1]] = any ? w.m[r] + std::log(w.l[r]) : kNegInf;
+  }
+}
+
+// Combines the chunks of one row of a split sequence, in chunk order.
+template <class T>
+void combine_row(const Params& p, const Seq& sq, int64_t i, int64_t h) {
+  const int64_t stride = sq.q_len * p.Hq, row0 = sq.part_row + i * p.Hq + h;
+  float M = kNegInf;
+  for (int64_t c = 0; c < sq.chunks; ++c) {
+    const float mc = p.pm[row0 + c * stride];
+    M = mc > M || std::isnan(mc) ? mc : M;
+  }
+  const int64_t t = sq.q0 + i;
+  T* o = p.out->ptr<T>() + t * p.out->strides[0] + h * p.out->strides[1];
+  float* lse = p.lse->present ? p.lse->ptr<float>() + t * p.lse->strides[0] + h * p.lse->strides[1] : nullptr;
+  const int64_t D = p.D, Dp = p.Dp;
+  if (M == kNegInf) {  // no chunk saw a key
+    for (int64_t d = 0; d < D; ++d) o[d] = from_f32<T>(0.0f);
+    if (lse) *lse = kNegInf;
+    return;
+  }
+  float L = 0;
+  for (int64_t c = 0; c < sq.chunks; ++c) L += p.pl[row0 + c * stride] * std::exp(p.pm[row0 + c * stride] - M);
+  const vf vl = vset(L);
+  for (int64_t d = 0; d < D; d += kW) {
+    vf a = vzero();
+    for (int64_t c = 0; c < sq.chunks; ++c) {
+      const float wc = std::exp(p.pm[row0 + c * stride] - M);
+      a = vfma(vset(wc), vload(p.pacc + (row0 + c * stride) * Dp + d), a);
+    }
+    if (d + kW <= D) vstore(o + d, a / vl);
+    else vstore_n(o + d, a / vl, int(D - d));
+  }
+  if (lse) *lse = M + std::log(L);
+}
+
+template <class A>
+A* scratch_array(ExecContext& ex, int64_t n) {
+  return static_cast<A*>(ex.scratch(sizeof(A) * size_t(std::max<int64_t>(n, 1)), 64));
+}
+
+}  // namespace
+
+opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
+  Params p;
+  p.Hq = a.q.size(1);
+  p.D = a.q.size(2);
+  p.Dp = (p.D + kW - 1) / kW * kW;
+  p.BS = a.key_cache.size(1);
+  p.Hk = a.key_cache.size(2);
+  p.G = p.Hq / p.Hk;
+  p.scale = float(a.scale);
+  p.causal = a.causal;
+  p.out = &a.out;
+  p.lse = &a.softmax_lse;
+  p.q = &a.q;
+  p.kc = &a.key_cache;
+  p.vc = &a.value_cache;
+  p.bt = &a.block_table;
+  const int64_t B = a.seq_lens_kv.size(0);
+
+  // Sequences, split decisions and partial rows.
+  Seq* seqs = scratch_array<Seq>(ex, B);
+  const int32_t* cu = a.cu_seqlens_q.ptr<const int32_t>();
+  const int32_t* kvl = a.seq_lens_kv.ptr<const int32_t>();
+  int64_t part_rows = 0, n_items = 0;
+  const int64_t nq_tile = std::max<int64_t>(1, kRowsPerItem / p.G);
+  for (int64_t b = 0; b < B; ++b) {
+    Seq& s = seqs[b];
+    s.q0 = cu[b * a.cu_seqlens_q.strides[0]];
+    s.q_len = cu[(b + 1) * a.cu_seqlens_q.strides[0]] - s.q0;
+    s.kv_len = kvl[b * a.seq_lens_kv.strides[0]];
+    s.chunks = s.q_len <= kSplitMaxQ && s.kv_len > kChunk ? (s.kv_len + kChunk - 1) / kChunk : 1;
+    s.part_row = part_rows;
+    if (s.chunks > 1) part_rows += s.chunks * s.q_len * p.Hq;
+    if (s.q_len > 0) n_items += p.Hk * ((s.q_len + nq_tile - 1) / nq_tile) * s.chunks;
+  }
+  p.seqs = seqs;
+  p.pacc = scratch_array<float>(ex, part_rows * p.Dp);
+  p.pm = scratch_array<float>(ex, part_rows);
+  p.pl = scratch_array<float>(ex, part_rows);
+
+  // Items in (sequence, kv head, query tile, chunk) order, with their cumulative cost.
+  Item* items = scratch_array<Item>(ex, n_items);
+  double* cum = scratch_array<double>(ex, n_items + 1);
+  int64_t n = 0, max_rows = 1;
+  cum[0] = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const Seq& s = seqs[b];
+    for (int64_t kvh = 0; kvh < p.Hk; ++kvh)
+      for (int64_t qi0 = 0; qi0 < s.q_len; qi0 += nq_tile) {
+        const int64_t nq = std::min(nq_tile, s.q_len - qi0);
+        max_rows = std::max(max_rows, nq * p.G);
+        for (int64_t c = 0; c < s.chunks; ++c) {
+          int64_t lo, hi;
+          chunk_range(s, c, &lo, &hi);
+          double pairs = 0;
+          for (int64_t i = qi0; i < qi0 + nq; ++i) pairs += double(std::max<int64_t>(0, std::min(visible(p, s, i), hi) - lo));
+          items[n] = Item{b, kvh, qi0, nq, c};
+          cum[n + 1] = cum[n] + double(p.G) * pairs * double(p.D) + double(nq * p.G * p.D);
+          ++n;
+        }
+      }
+  }
+
+  // One slot per thread, each a contiguous item range of about equal cost.
+  const int64_t slots = std::max<int64_t>(1, std::min<int64_t>(ex.num_threads, n_items));
+  int64_t* first = scratch_array<int64_t>(ex, slots + 1);
+  for (int64_t s = 0, i = 0; s <= slots; ++s) {
+    const double target = cum[n_items] * double(s) / double(slots);
+    while (i < n_items && cum[i] < target) ++i;
+    first[s] = s == slots ? n_items : i;
+  }
+  Work* work = scratch_array<Work>(ex, slots);
+  for (int64_t s = 0; s < slots; ++s) {
+    work[s].q = scratch_array<float>(ex, max_rows * p.Dp);
+    work[s].acc = scratch_array<float>(ex, max_rows * p.Dp);
+    work[s].s = scratch_array<float>(ex, max_rows * kKeyTile);
+    work[s].m = scratch_array<float>(ex, max_rows);
+    work[s].l = scratch_array<float>(ex, max_rows);
+  }
+
+  dispatch_float(a.q.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    // Each call gets a distinct first slot, whose working set it uses for all its slots.
+    parallel_for(ex, slots, 1, [&](int64_t s0, int64_t s1) {
+      for (int64_t i = first[s0]; i < first[s1]; ++i) run_item<T>(p, items[i], work[s0]);
+    });
+    if (part_rows == 0) return;
+    // Combine pass over the rows of split sequences (each sequence's rows: q_len * Hq).
+    int64_t* split_seq = scratch_array<int64_t>(ex, B);
+    int64_t* row_start = scratch_array<int64_t>(ex, B + 1);
+    int64_t ns = 0, rows = 0;
+    for (int64_t b = 0; b < B; ++b)
+      if (seqs[b].chunks > 1) {
+        split_seq[ns] = b;
+        row_start[ns++] = rows;
+        rows += seqs[b].q_len * p.Hq;
+      }
+    row_start[ns] = rows;
+    parallel_for(ex, rows, 16, [&](int64_t r0, int64_t r1) {
+      int64_t k = std::upper_bound(row_start, row_start + ns + 1, r0) - row_start - 1;
+      for (int64_t r = r0; r < r1; ++r) {
+        while (r >= row_start[k + 1]) ++k;
+        const Seq& s = seqs[split_seq[k]];
+        const int64_t local = r - row_start[k];
+        combine_row<T>(p, s, local / p.Hq, local % p.Hq);
+      }
+    });
+  });
+  return OPDEV_STATUS_SUCCESS;
+}
 
 OPDEV_CPU_NAMESPACE_END
