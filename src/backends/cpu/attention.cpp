@@ -34,12 +34,13 @@ static_assert(kKeyTile % kW == 0, "a key tile is whole vectors");
 
 struct Seq {
   int64_t q0, q_len, kv_len;
+  bool short_q;      // q_len <= kSplitMaxQ: all kv heads in one item, kv split into chunks
   int64_t chunks;    // kv chunks (1 unless split)
   int64_t part_row;  // first row of this sequence's partials (split sequences only)
 };
 
 struct Item {
-  int64_t b, kvh, qi0, nq, chunk;
+  int64_t b, kvh0, nh, qi0, nq, chunk;  // kv heads kvh0 .. kvh0 + nh - 1
 };
 
 // Per-thread working set of one item: q rows (float, zero-padded to Dp), accumulators, a score tile, and
@@ -92,35 +93,80 @@ inline void dot_rows(const float* q, int64_t Dp, const T* k, int64_t D, float sc
 }
 
 // acc[r][d0 .. d0+kW) += sum_jj p[r][jj] * v_jj[d0 ..] for NR rows, nk keys; n valid lanes of V.
+// acc[r][d0 .. d0+kW) += sum_jj p[r][jj] * v_jj[d0 ..] for NR rows and nk keys (rows v[jj] + voff); n
+// valid lanes of V.
 template <int NR, class T>
-inline void pv_rows(float* acc, int64_t Dp, const float* p, const T* const* v, int64_t nk, int64_t d0, int n) {
+inline void pv_rows(float* acc, int64_t Dp, const float* p, const T* const* v, int64_t voff, int64_t nk, int64_t d0, int n) {
   vf a[NR];
   for (int r = 0; r < NR; ++r) a[r] = vload(acc + r * Dp + d0);
   if (n == kW) {
     for (int64_t jj = 0; jj < nk; ++jj) {
-      const vf vv = vload(v[jj] + d0);
+      const vf vv = vload(v[jj] + voff + d0);
       for (int r = 0; r < NR; ++r) a[r] = vfma(vset(p[r * kKeyTile + jj]), vv, a[r]);
     }
   } else {
     for (int64_t jj = 0; jj < nk; ++jj) {
-      const vf vv = vload_n(v[jj] + d0, n);
+      const vf vv = vload_n(v[jj] + voff + d0, n);
       for (int r = 0; r < NR; ++r) a[r] = vfma(vset(p[r * kKeyTile + jj]), vv, a[r]);
     }
   }
   for (int r = 0; r < NR; ++r) vstore(acc + r * Dp + d0, a[r]);
 }
 
+// The NR-row kernels over rows [r0, r1) in blocks of 8 and one block of the remainder.
+template <class F>
+inline void for_row_blocks(int64_t r0, int64_t r1, F&& f) {
+  int64_t r = r0;
+  for (; r + 8 <= r1; r += 8) f(r, std::integral_constant<int, 8>{});
+  switch (r1 - r) {
+    case 7: f(r, std::integral_constant<int, 7>{}); break;
+    case 6: f(r, std::integral_constant<int, 6>{}); break;
+    case 5: f(r, std::integral_constant<int, 5>{}); break;
+    case 4: f(r, std::integral_constant<int, 4>{}); break;
+    case 3: f(r, std::integral_constant<int, 3>{}); break;
+    case 2: f(r, std::integral_constant<int, 2>{}); break;
+    case 1: f(r, std::integral_constant<int, 1>{}); break;
+    default: break;
+  }
+}
+
+// Slot pointers (first kv head of the item) of keys [j0, j0 + nk): one block-table read per block.
+template <class T>
+inline void slot_rows(const Params& p, const int32_t* bt, const T* kbase, const T* vbase, int64_t j0, int64_t nk, const T** kp,
+                      const T** vp) {
+  int64_t col = j0 / p.BS, pos = j0 - col * p.BS;
+  int64_t blk = bt[col * p.bt->strides[1]];
+  for (int64_t jj = 0; jj < nk; ++jj, ++pos) {
+    if (pos == p.BS) {
+      pos = 0;
+      blk = bt[++col * p.bt->strides[1]];
+    }
+    kp[jj] = kbase + blk * p.kc->strides[0] + pos * p.kc->strides[1];
+    vp[jj] = vbase + blk * p.vc->strides[0] + pos * p.vc->strides[1];
+  }
+}
+
+// Asks for one slot row of the next tile while this one is computed: the slots are scattered through
+// the cache by the block table, which the hardware prefetchers cannot follow. The requests are issued
+// one slot at a time between the score computations; a burst of a whole tile's lines stalls on the
+// miss queues instead of overlapping the arithmetic.
+inline void prefetch_span(const void* row, int64_t bytes) {
+  for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(static_cast<const char*>(row) + off);
+}
+
+// One work item: rows r = hh * RH + position * G + g (RH = nq * G) for the item's kv heads
+// kvh0 + hh, query positions qi0 + position and group heads g; query head h = (kvh0 + hh) * G + g.
 template <class T>
 void run_item(const Params& p, const Item& it, const Work& w) {
   const Seq& sq = p.seqs[it.b];
-  const int64_t G = p.G, D = p.D, Dp = p.Dp, R = it.nq * G;
+  const int64_t G = p.G, D = p.D, Dp = p.Dp, RH = it.nq * G, R = it.nh * RH;
   int64_t k_lo, k_hi;
   chunk_range(sq, it.chunk, &k_lo, &k_hi);
-  // Rows: r = position * G + g; query token t = q0 + qi0 + position, head h = kvh * G + g.
+  auto token_of = [&](int64_t r) { return sq.q0 + it.qi0 + (r % RH) / G; };
+  auto head_of = [&](int64_t r) { return (it.kvh0 + r / RH) * G + r % G; };
   const T* qbase = p.q->ptr<const T>();
   for (int64_t r = 0; r < R; ++r) {
-    const int64_t t = sq.q0 + it.qi0 + r / G, h = it.kvh * G + r % G;
-    const T* src = qbase + t * p.q->strides[0] + h * p.q->strides[1];
+    const T* src = qbase + token_of(r) * p.q->strides[0] + head_of(r) * p.q->strides[1];
     float* dst = w.q + r * Dp;
     int64_t d = 0;
     for (; d + kW <= D; d += kW) vstore(dst + d, vload(src + d));
@@ -129,73 +175,89 @@ void run_item(const Params& p, const Item& it, const Work& w) {
     w.l[r] = 0;
   }
   std::fill(w.acc, w.acc + R * Dp, 0.0f);
-  // Keys [k_lo, end_i) for position i; end is non-decreasing in i, so the rows still active at key j0
-  // are a suffix of the item's rows.
+  // Keys [k_lo, end(pos)) for each position; end is non-decreasing in the position, so the rows still
+  // active at key j0 are a suffix of each head's rows.
   auto end_of = [&](int64_t pos) { return std::min(visible(p, sq, it.qi0 + pos), k_hi); };
   const int64_t key_end = end_of(it.nq - 1);
-  const T* kbase = p.kc->ptr<const T>() + it.kvh * p.kc->strides[2];
-  const T* vbase = p.vc->ptr<const T>() + it.kvh * p.vc->strides[2];
+  const int64_t ks2 = p.kc->strides[2], vs2 = p.vc->strides[2];
+  const T* kbase = p.kc->ptr<const T>() + it.kvh0 * ks2;
+  const T* vbase = p.vc->ptr<const T>() + it.kvh0 * vs2;
   const int32_t* bt = p.bt->ptr<const int32_t>() + it.b * p.bt->strides[0];
-  const T* kp[kKeyTile];
-  const T* vp[kKeyTile];
+  // The item's heads of one slot span (nh - 1) * stride + D elements.
+  const int64_t kspan = ((it.nh - 1) * ks2 + D) * int64_t(sizeof(T)), vspan = ((it.nh - 1) * vs2 + D) * int64_t(sizeof(T));
+  // Slot pointers of the current and the next tile (prefetched one tile ahead).
+  const T* ptr[2][2][kKeyTile];
+  int cur = 0;
+  if (k_lo < key_end) slot_rows(p, bt, kbase, vbase, k_lo, std::min(kKeyTile, key_end - k_lo), ptr[0][0], ptr[0][1]);
   int64_t first_pos = 0;
-  for (int64_t j0 = k_lo; j0 < key_end; j0 += kKeyTile) {
+  for (int64_t j0 = k_lo; j0 < key_end; j0 += kKeyTile, cur ^= 1) {
     const int64_t nk = std::min(kKeyTile, key_end - j0);
+    int64_t nn = 0;  // keys of the next tile
+    if (j0 + kKeyTile < key_end) {
+      nn = std::min(kKeyTile, key_end - j0 - kKeyTile);
+      slot_rows(p, bt, kbase, vbase, j0 + kKeyTile, nn, ptr[cur ^ 1][0], ptr[cur ^ 1][1]);
+    }
+    const T* const* kp = ptr[cur][0];
+    const T* const* vp = ptr[cur][1];
     while (end_of(first_pos) <= j0) ++first_pos;
-    const int64_t r0 = first_pos * G;
+    const int64_t r0 = first_pos * G;  // first active row of each head
+    // Scores of the active rows, slot by slot (the item's heads of a slot are adjacent in memory).
     for (int64_t jj = 0; jj < nk; ++jj) {
-      const int64_t j = j0 + jj, blk = bt[(j / p.BS) * p.bt->strides[1]], pos = j % p.BS;
-      kp[jj] = kbase + blk * p.kc->strides[0] + pos * p.kc->strides[1];
-      vp[jj] = vbase + blk * p.vc->strides[0] + pos * p.vc->strides[1];
-    }
-    // Scores of the active rows; keys past a row's end and lanes past nk are -inf.
-    for (int64_t jj = 0; jj < nk; ++jj) {
-      int64_t r = r0;
-      for (; r + 4 <= R; r += 4) dot_rows<4>(w.q + r * Dp, Dp, kp[jj], D, p.scale, w.s + r * kKeyTile + jj, kKeyTile);
-      for (; r < R; ++r) dot_rows<1>(w.q + r * Dp, Dp, kp[jj], D, p.scale, w.s + r * kKeyTile + jj, kKeyTile);
-    }
-    for (int64_t r = r0; r < R; ++r) {
-      float* sr = w.s + r * kKeyTile;
-      const int64_t valid = std::min(nk, end_of(r / G) - j0);
-      for (int64_t jj = valid; jj < kKeyTile; ++jj) sr[jj] = kNegInf;
-      // Online softmax: new max, rescale factor of the old state, p = exp(s - max).
-      vf mx = vload(sr);
-      for (int64_t v = kW; v < kKeyTile; v += kW) mx = vmax(mx, vload(sr + v));
-      const float tmax = hmax(mx);
-      const float m_new = tmax > w.m[r] || std::isnan(tmax) ? tmax : w.m[r];
-      if (m_new == kNegInf) {  // nothing visible yet (only with -inf scores)
-        std::fill(sr, sr + kKeyTile, 0.0f);
-        continue;
+      if (jj < nn) {  // spread over the tile, so that the requests overlap the arithmetic
+        prefetch_span(ptr[cur ^ 1][0][jj], kspan);
+        prefetch_span(ptr[cur ^ 1][1][jj], vspan);
       }
-      const vf vm = vset(m_new);
-      vf sum = vzero();
-      for (int64_t v = 0; v < kKeyTile; v += kW) {
-        const vf e = vexp(vload(sr + v) - vm);
-        vstore(sr + v, e);
-        sum = sum + e;
+      for (int64_t hh = 0; hh < it.nh; ++hh) {
+        const T* krow = kp[jj] + hh * ks2;
+        for_row_blocks(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
+          dot_rows<decltype(nr)::value>(w.q + r * Dp, Dp, krow, D, p.scale, w.s + r * kKeyTile + jj, kKeyTile);
+        });
       }
-      if (m_new != w.m[r]) {
-        const float alpha = std::exp(w.m[r] - m_new);  // 0 for the first visible tile
-        w.l[r] *= alpha;
-        float* ar = w.acc + r * Dp;
-        const vf va = vset(alpha);
-        for (int64_t d = 0; d < Dp; d += kW) vstore(ar + d, vload(ar + d) * va);
-        w.m[r] = m_new;
+    }
+    for (int64_t hh = 0; hh < it.nh; ++hh)
+      for (int64_t r = hh * RH + r0; r < (hh + 1) * RH; ++r) {
+        float* sr = w.s + r * kKeyTile;
+        // Keys past the row's end and lanes past nk are -inf.
+        const int64_t valid = std::min(nk, end_of((r % RH) / G) - j0);
+        for (int64_t jj = valid; jj < kKeyTile; ++jj) sr[jj] = kNegInf;
+        // Online softmax: new max, rescale factor of the old state, p = exp(s - max).
+        vf mx = vload(sr);
+        for (int64_t v = kW; v < kKeyTile; v += kW) mx = vmax(mx, vload(sr + v));
+        const float tmax = hmax(mx);
+        const float m_new = tmax > w.m[r] || std::isnan(tmax) ? tmax : w.m[r];
+        if (m_new == kNegInf) {  // nothing visible yet (only with -inf scores)
+          std::fill(sr, sr + kKeyTile, 0.0f);
+          continue;
+        }
+        const vf vm = vset(m_new);
+        vf sum = vzero();
+        for (int64_t v = 0; v < kKeyTile; v += kW) {
+          const vf e = vexp(vload(sr + v) - vm);
+          vstore(sr + v, e);
+          sum = sum + e;
+        }
+        if (m_new != w.m[r]) {
+          const float alpha = std::exp(w.m[r] - m_new);  // 0 for the first visible tile
+          w.l[r] *= alpha;
+          float* ar = w.acc + r * Dp;
+          const vf va = vset(alpha);
+          for (int64_t d = 0; d < Dp; d += kW) vstore(ar + d, vload(ar + d) * va);
+          w.m[r] = m_new;
+        }
+        w.l[r] += hsum(sum);
       }
-      w.l[r] += hsum(sum);
-    }
-    for (int64_t d = 0; d < D; d += kW) {
-      const int n = int(std::min<int64_t>(kW, D - d));
-      int64_t r = r0;
-      for (; r + 4 <= R; r += 4) pv_rows<4>(w.acc + r * Dp, Dp, w.s + r * kKeyTile, vp, nk, d, n);
-      for (; r < R; ++r) pv_rows<1>(w.acc + r * Dp, Dp, w.s + r * kKeyTile, vp, nk, d, n);
-    }
+    for (int64_t hh = 0; hh < it.nh; ++hh)
+      for (int64_t d = 0; d < D; d += kW) {
+        const int n = int(std::min<int64_t>(kW, D - d));
+        for_row_blocks(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
+          pv_rows<decltype(nr)::value>(w.acc + r * Dp, Dp, w.s + r * kKeyTile, vp, hh * vs2, nk, d, n);
+        });
+      }
   }
   if (sq.chunks > 1) {
     // Partials of chunk `chunk`: rows [part_row + chunk * q_len * Hq + i * Hq + h].
     for (int64_t r = 0; r < R; ++r) {
-      const int64_t i = it.qi0 + r / G, h = it.kvh * G + r % G;
-      const int64_t row = sq.part_row + it.chunk * sq.q_len * p.Hq + i * p.Hq + h;
+      const int64_t row = sq.part_row + it.chunk * sq.q_len * p.Hq + (token_of(r) - sq.q0) * p.Hq + head_of(r);
       std::copy(w.acc + r * Dp, w.acc + (r + 1) * Dp, p.pacc + row * Dp);
       p.pm[row] = w.m[r];
       p.pl[row] = w.l[r];
@@ -204,7 +266,7 @@ void run_item(const Params& p, const Item& it, const Work& w) {
   }
   T* obase = p.out->ptr<T>();
   for (int64_t r = 0; r < R; ++r) {
-    const int64_t t = sq.q0 + it.qi0 + r / G, h = it.kvh * G + r % G;
+    const int64_t t = token_of(r), h = head_of(r);
     T* o = obase + t * p.out->strides[0] + h * p.out->strides[1];
     const float* ar = w.acc + r * Dp;
     // A row that saw no key has l = 0 and acc = 0: out = 0, lse = -inf.
@@ -276,7 +338,9 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
   p.bt = &a.block_table;
   const int64_t B = a.seq_lens_kv.size(0);
 
-  // Sequences, split decisions and partial rows.
+  // Sequences, split decisions and partial rows. Short-query sequences (decode) take all kv heads in one
+  // item, so that each slot's K and V rows are read as one contiguous span; the others take one kv head
+  // and a tile of positions per item.
   Seq* seqs = scratch_array<Seq>(ex, B);
   const int32_t* cu = a.cu_seqlens_q.ptr<const int32_t>();
   const int32_t* kvl = a.seq_lens_kv.ptr<const int32_t>();
@@ -287,10 +351,11 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
     s.q0 = cu[b * a.cu_seqlens_q.strides[0]];
     s.q_len = cu[(b + 1) * a.cu_seqlens_q.strides[0]] - s.q0;
     s.kv_len = kvl[b * a.seq_lens_kv.strides[0]];
-    s.chunks = s.q_len <= kSplitMaxQ && s.kv_len > kChunk ? (s.kv_len + kChunk - 1) / kChunk : 1;
+    s.short_q = s.q_len <= kSplitMaxQ;
+    s.chunks = s.short_q && s.kv_len > kChunk ? (s.kv_len + kChunk - 1) / kChunk : 1;
     s.part_row = part_rows;
     if (s.chunks > 1) part_rows += s.chunks * s.q_len * p.Hq;
-    if (s.q_len > 0) n_items += p.Hk * ((s.q_len + nq_tile - 1) / nq_tile) * s.chunks;
+    if (s.q_len > 0) n_items += s.short_q ? s.chunks : p.Hk * ((s.q_len + nq_tile - 1) / nq_tile);
   }
   p.seqs = seqs;
   p.pacc = scratch_array<float>(ex, part_rows * p.Dp);
@@ -302,22 +367,26 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
   double* cum = scratch_array<double>(ex, n_items + 1);
   int64_t n = 0, max_rows = 1;
   cum[0] = 0;
+  auto add_item = [&](const Seq& s, const Item& it) {
+    int64_t lo, hi;
+    chunk_range(s, it.chunk, &lo, &hi);
+    double pairs = 0;
+    for (int64_t i = it.qi0; i < it.qi0 + it.nq; ++i) pairs += double(std::max<int64_t>(0, std::min(visible(p, s, i), hi) - lo));
+    const int64_t rows = it.nh * it.nq * p.G;
+    max_rows = std::max(max_rows, rows);
+    items[n] = it;
+    cum[n + 1] = cum[n] + double(it.nh * p.G) * pairs * double(p.D) + double(rows * p.D);
+    ++n;
+  };
   for (int64_t b = 0; b < B; ++b) {
     const Seq& s = seqs[b];
-    for (int64_t kvh = 0; kvh < p.Hk; ++kvh)
-      for (int64_t qi0 = 0; qi0 < s.q_len; qi0 += nq_tile) {
-        const int64_t nq = std::min(nq_tile, s.q_len - qi0);
-        max_rows = std::max(max_rows, nq * p.G);
-        for (int64_t c = 0; c < s.chunks; ++c) {
-          int64_t lo, hi;
-          chunk_range(s, c, &lo, &hi);
-          double pairs = 0;
-          for (int64_t i = qi0; i < qi0 + nq; ++i) pairs += double(std::max<int64_t>(0, std::min(visible(p, s, i), hi) - lo));
-          items[n] = Item{b, kvh, qi0, nq, c};
-          cum[n + 1] = cum[n] + double(p.G) * pairs * double(p.D) + double(nq * p.G * p.D);
-          ++n;
-        }
-      }
+    if (s.q_len == 0) continue;
+    if (s.short_q) {
+      for (int64_t c = 0; c < s.chunks; ++c) add_item(s, Item{b, 0, p.Hk, 0, s.q_len, c});
+    } else {
+      for (int64_t kvh = 0; kvh < p.Hk; ++kvh)
+        for (int64_t qi0 = 0; qi0 < s.q_len; qi0 += nq_tile) add_item(s, Item{b, kvh, 1, qi0, std::min(nq_tile, s.q_len - qi0), 0});
+    }
   }
 
   // One slot per thread, each a contiguous item range of about equal cost.
