@@ -1,17 +1,23 @@
 // cpu: paged_attention, flash-attention style.
 //
-// Work items are (sequence, kv head, tile of query positions, kv chunk). An item holds the query rows of
-// its positions for all G = Hq / Hk query heads of its kv head (rows r = position * G + g), so every K and
-// V row it reads from the paged cache serves the whole group. It walks its keys in tiles of kKeyTile with
-// an online softmax: per tile, scores = scale * q.k (float32, vectorised over D, one horizontal sum per
-// row and key), the running max and sum are updated, the accumulator is rescaled only when the max
+// A work item is (sequence, range of kv heads, tile of query positions, kv chunk). Its rows are the
+// query rows of its positions for all G = Hq / Hk query heads of each of its kv heads, so every K and V
+// row it reads from the paged cache serves the whole group. It walks its keys in tiles of kKeyTile
+// with an online softmax: per tile, scores = scale * q.k (float32, vectorised over D, one horizontal sum
+// per row and key), the running max and sum are updated, the accumulator is rescaled only when the max
 // grows, and p * v is accumulated over D. No score matrix beyond one tile exists.
 //
-// Sequences with few queries (decode) and a long context are split into kv chunks of kChunk keys; each
-// chunk leaves its (max, sum, unnormalised acc) per row and a second pass combines the chunks in chunk
-// order. The split depends only on q_len and kv_len, never on the thread count, and every item is
-// computed by one thread with the same code, so results do not depend on the thread count.
+// Two shapes of items:
+//  - long queries (prefill, chunked prefill): one kv head and up to kRowsPerItem rows per item;
+//  - short queries (q_len <= kShortQ: decode, speculative decode): all kv heads in one item, so each
+//    slot's K and V rows are read as one contiguous span, and a context longer than kChunk keys is split
+//    into kv chunks. Each chunk leaves its (max, sum, unnormalised acc) per row and a second pass combines
+//    the chunks in chunk order.
+// The split depends only on q_len and kv_len, never on the thread count, and every item is computed by
+// one thread with the same code, so results do not depend on the thread count.
 //
+// The paged cache defeats the hardware prefetchers (each block is somewhere else), so the rows of the
+// next key tile are prefetched one slot at a time while the current tile's scores are computed.
 // Items are handed to threads as contiguous ranges of roughly equal cost (query-key pairs), which keeps
 // the items of one (sequence, kv head) together: their K/V rows stay in that core's cache.
 #include <algorithm>
@@ -27,14 +33,14 @@ namespace {
 constexpr int64_t kKeyTile = 16;       // keys per online-softmax step (a multiple of every kW)
 constexpr int64_t kRowsPerItem = 32;   // target query rows (positions x group heads) of an item
 constexpr int64_t kChunk = 512;        // kv chunk of split sequences (vLLM's paged_attention_v2 partition)
-constexpr int64_t kSplitMaxQ = 8;      // sequences with q_len <= this and kv_len > kChunk are split
+constexpr int64_t kShortQ = 8;         // sequences with q_len <= this: all-heads items, kv chunks
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 static_assert(kKeyTile % kW == 0, "a key tile is whole vectors");
 
 struct Seq {
   int64_t q0, q_len, kv_len;
-  bool short_q;      // q_len <= kSplitMaxQ: all kv heads in one item, kv split into chunks
+  bool short_q;      // q_len <= kShortQ: all kv heads in one item, kv split into chunks
   int64_t chunks;    // kv chunks (1 unless split)
   int64_t part_row;  // first row of this sequence's partials (split sequences only)
 };
@@ -92,7 +98,6 @@ inline void dot_rows(const float* q, int64_t Dp, const T* k, int64_t D, float sc
   for (int r = 0; r < NR; ++r) s[r * s_stride] = hsum(a[r]) * scale;
 }
 
-// acc[r][d0 .. d0+kW) += sum_jj p[r][jj] * v_jj[d0 ..] for NR rows, nk keys; n valid lanes of V.
 // acc[r][d0 .. d0+kW) += sum_jj p[r][jj] * v_jj[d0 ..] for NR rows and nk keys (rows v[jj] + voff); n
 // valid lanes of V.
 template <int NR, class T>
@@ -351,7 +356,7 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
     s.q0 = cu[b * a.cu_seqlens_q.strides[0]];
     s.q_len = cu[(b + 1) * a.cu_seqlens_q.strides[0]] - s.q0;
     s.kv_len = kvl[b * a.seq_lens_kv.strides[0]];
-    s.short_q = s.q_len <= kSplitMaxQ;
+    s.short_q = s.q_len <= kShortQ;
     s.chunks = s.short_q && s.kv_len > kChunk ? (s.kv_len + kChunk - 1) / kChunk : 1;
     s.part_row = part_rows;
     if (s.chunks > 1) part_rows += s.chunks * s.q_len * p.Hq;
