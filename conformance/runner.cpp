@@ -524,16 +524,23 @@ void print_summary(const Summary& s, const Options& o, FILE* out) {
   std::fprintf(out, "\nconformance of backend '%s' against ref (float64)\n", o.backend.c_str());
   std::fprintf(out, "%-18s %-9s %7s %7s %8s %10s %10s %9s\n", "op", "dtype", "passed", "failed", "skipped", "worst err", "worst nmse",
                "time (s)");
-  for (const std::string& op : order)
-    for (const char* dt : {"float32", "bfloat16", "float16", "bad-args"}) {
+  for (const std::string& op : order) {
+    // Activation dtypes first, then any other dtype a case used (copy of int64, ...), then bad-args.
+    std::vector<std::string> dts = {"float32", "bfloat16", "float16"};
+    for (const auto& [key, row] : rows)
+      if (key.first == op && std::find(dts.begin(), dts.end(), key.second) == dts.end() && key.second != "bad-args")
+        dts.push_back(key.second);
+    dts.push_back("bad-args");
+    for (const std::string& dt : dts) {
       auto it = rows.find({op, dt});
       if (it == rows.end()) continue;
       const Row& r = it->second;
-      const bool numeric = std::string(dt) != "bad-args";
-      std::fprintf(out, "%-18s %-9s %7d %7d %8d %10s %10s %9s\n", op.c_str(), dt, r.passed, r.failed, r.skipped,
+      const bool numeric = dt != "bad-args";
+      std::fprintf(out, "%-18s %-9s %7d %7d %8d %10s %10s %9s\n", op.c_str(), dt.c_str(), r.passed, r.failed, r.skipped,
                    numeric ? fmt_double(r.worst).c_str() : "-", numeric ? fmt_double(r.nmse).c_str() : "-",
                    numeric ? fmt_double(r.seconds).c_str() : "-");
     }
+  }
   std::fprintf(out, "(worst err: largest |got - ref| / bound over all elements; <= 1 passes)\n");
   std::fprintf(out, "conformance: %d passed, %d failed, %d skipped\n", s.passed, s.failed, s.skipped);
 }
