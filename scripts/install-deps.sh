@@ -7,7 +7,11 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config   # toolchain
   libdlpack-dev                                  # DLPack tensors (the C ABI)
   libcli11-dev                                   # command line
-  nlohmann-json3-dev                             # JSON (configs, checkpoints)
+  nlohmann-json3-dev                             # JSON (configs, checkpoints, tokenizer.json)
+  libpcre2-dev                                   # the Qwen2 pre-tokenizer regex (Unicode properties, lookahead)
+  libutf8proc-dev                                # NFC normalisation for the tokenizer
+  python3-numpy                                  # the independent model reference in the tests
+  nodejs npm                                     # the Qwen3 tokenizer and its JavaScript reference (npm)
   libgtest-dev                                   # unit tests
 )
 
