@@ -11,6 +11,12 @@ namespace opdev::cli {
 
 void add_check(CLI::App& app);  // opdev check: the conformance suite
 void add_bench(CLI::App& app);  // opdev bench: operator benchmarks
+// Model runtime commands.
+void add_tokenize(CLI::App& app);    // opdev tokenize: text -> ids (JSON array)
+void add_make_model(CLI::App& app);  // opdev make-model: synthetic Hugging Face checkpoint
+void add_run(CLI::App& app);         // opdev run: one prompt, streamed
+void add_chat(CLI::App& app);        // opdev chat: interactive multi-turn
+void add_logits(CLI::App& app);      // opdev logits: float32 logits of every position -> .npy
 
 // Parses "float32,bf16" etc.; throws CLI::ValidationError on an unknown name.
 std::vector<DLDataType> parse_dtypes(const std::vector<std::string>& names);

@@ -13,6 +13,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("opdev ") + opdev_version_string());
   opdev::cli::add_check(app);
   opdev::cli::add_bench(app);
+  opdev::cli::add_tokenize(app);
+  opdev::cli::add_make_model(app);
+  opdev::cli::add_run(app);
+  opdev::cli::add_chat(app);
+  opdev::cli::add_logits(app);
   app.add_subcommand("backends", "List the backends of this build and whether each runs here")->callback([] {
     for (int i = 0; i < opdev_backend_count(); ++i) {
       const char* n = opdev_backend_name(i);
@@ -24,6 +29,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const opdev::StatusError& e) {
+    std::fprintf(stderr, "opdev: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "opdev: %s\n", e.what());
     return 2;
   }
