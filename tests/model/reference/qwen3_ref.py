@@ -13,10 +13,11 @@ Numerics (`dtype` argument / --dtype):
             every op output rounded to bf16 at the points opdev's operators round (docs/OPS.md: linear,
             rms_norm (normalised value, then x weight), rope, attention output, silu_and_mul, residual
             adds, MoE combine, logits). Used to derive the tolerance of the bf16 parity check.
+  bfloat16_hf  the same plus the extra roundings of transformers' bf16 eager path (see Numerics).
 The rotary tables (inv_freq, cos, sin) are computed in float64 in every mode and then cast, like
 opdev's rope_cache; HF computes them in float32, which only matters at very large positions.
 
-CLI: qwen3_ref.py --model DIR --ids 1,2,3 --out logits.npy [--dtype float64|float32|bfloat16]
+CLI: qwen3_ref.py --model DIR --ids 1,2,3 --out logits.npy [--dtype float64|float32|bfloat16|bfloat16_hf]
 """
 import argparse
 import json
@@ -194,21 +195,38 @@ def rotate_half(x):
     return np.concatenate([-x[..., h:], x[..., :h]], axis=-1)
 
 
+def apply_rope(x, cos, sin):
+    """apply_rotary_pos_emb for x [n, heads, head_dim], cos/sin [n, head_dim] (NeoX pairs (i, i + d/2))."""
+    return x * cos[:, None, :] + rotate_half(x) * sin[:, None, :]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Numerics
 
 class Numerics:
-    """Array dtype and the rounding applied to each op output (identity except for bf16 emulation)."""
+    """Array dtype and the rounding applied to op outputs (identity except in the bf16 emulations).
+
+    `r` rounds where opdev's operators round in bf16; `rx` adds the extra roundings of transformers'
+    own bf16 eager path (cos/sin tables, attention scores and probabilities, routing weights, each
+    expert's weighted output and the running sum over experts): a second, equally legitimate placement
+    used to check that the bf16 tolerance does not hinge on where exactly a runtime rounds."""
+
+    MODES = ("float64", "float32", "bfloat16", "bfloat16_hf")
 
     def __init__(self, mode):
-        if mode not in ("float64", "float32", "bfloat16"):
-            raise ValueError(f"dtype {mode!r}: expected float64, float32 or bfloat16")
+        if mode not in self.MODES:
+            raise ValueError(f"dtype {mode!r}: expected one of {', '.join(self.MODES)}")
         self.mode = mode
         self.dtype = np.float64 if mode == "float64" else np.float32
+        self.bf16 = mode.startswith("bfloat16")
 
     def r(self, x):
         x = np.asarray(x, dtype=self.dtype)
-        return st.round_to_bf16(x) if self.mode == "bfloat16" else x
+        return st.round_to_bf16(x) if self.bf16 else x
+
+    def rx(self, x):
+        x = np.asarray(x, dtype=self.dtype)
+        return st.round_to_bf16(x) if self.mode == "bfloat16_hf" else x
 
     def weight(self, a):
         return self.r(a)  # bf16 emulation: weights stored as bf16 by the runtime
@@ -245,6 +263,17 @@ def topk_desc(p, k):
     return order[..., :k]
 
 
+def route(router_logits, k, norm_topk_prob):
+    """Qwen3MoeSparseMoeBlock routing: softmax over experts, top-k, optional renormalisation.
+    Returns (selected experts [n, k], their weights [n, k])."""
+    probs = softmax(router_logits, axis=-1)
+    sel = topk_desc(probs, k)
+    weights = np.take_along_axis(probs, sel, axis=-1)
+    if norm_topk_prob:
+        weights = weights / np.sum(weights, axis=-1, keepdims=True)
+    return sel, weights
+
+
 # ---------------------------------------------------------------------------------------------------
 # Model
 
@@ -274,17 +303,16 @@ class Model:
         v = linear(x, self.w(p + "v_proj.weight"), bias("v_proj.bias"), nm).reshape(n, hk, d)
         q = rms_norm(q, self.w(p + "q_norm.weight"), cfg.rms_norm_eps, nm)
         k = rms_norm(k, self.w(p + "k_norm.weight"), cfg.rms_norm_eps, nm)
-        c, s = cos[:, None, :], sin[:, None, :]
-        q = nm.r(q * c + rotate_half(q) * s)
-        k = nm.r(k * c + rotate_half(k) * s)
+        q = nm.r(apply_rope(q, cos, sin))
+        k = nm.r(apply_rope(k, cos, sin))
         # repeat_kv: query head h reads key/value head h // (hq / hk).
         rep = hq // hk
         k = np.repeat(k, rep, axis=1)
         v = np.repeat(v, rep, axis=1)
-        scores = np.einsum("ihd,jhd->hij", q, k) * nm.dtype(d ** -0.5)
+        scores = nm.rx(nm.rx(np.einsum("ihd,jhd->hij", q, k)) * nm.dtype(d ** -0.5))
         mask = np.triu(np.ones((n, n), dtype=bool), k=1)
         scores = np.where(mask[None], -np.inf, scores)
-        probs = softmax(scores, axis=-1)
+        probs = nm.rx(softmax(scores, axis=-1))
         out = nm.r(np.einsum("hij,jhd->ihd", probs, v)).reshape(n, hq * d)
         return linear(out, self.w(p + "o_proj.weight"), bias("o_proj.bias"), nm)
 
@@ -298,22 +326,20 @@ class Model:
         cfg, nm = self.cfg, self.nm
         p = f"model.layers.{i}.mlp."
         router_logits = linear(x, self.w(p + "gate.weight"), None, nm)
-        probs = softmax(router_logits.astype(nm.dtype if nm.mode == "float64" else np.float32), axis=-1)
         k = cfg.num_experts_per_tok
-        sel = topk_desc(probs, k)
-        weights = np.take_along_axis(probs, sel, axis=-1)
-        if cfg.norm_topk_prob:
-            weights = weights / np.sum(weights, axis=-1, keepdims=True)
+        sel, weights = route(router_logits, k, cfg.norm_topk_prob)
+        weights = nm.rx(weights)
         if trace is not None:
             srt = np.sort(router_logits, axis=-1)[:, ::-1]
             gap = srt[:, k - 1] - srt[:, k] if k < cfg.num_experts else np.full(len(x), np.inf)
             trace.setdefault("router_gap", []).append(gap)
+            trace.setdefault("router_logits", []).append(router_logits)
             trace.setdefault("selected", []).append(sel)
         out = np.zeros(x.shape, dtype=nm.dtype)
         for e in np.unique(sel):
             rows, slot = np.nonzero(sel == e)
             y = self.mlp(f"{p}experts.{e}.", x[rows])
-            out[rows] += y * weights[rows, slot][:, None]
+            out[rows] = nm.rx(out[rows] + nm.rx(y * weights[rows, slot][:, None]))
         return nm.r(out)
 
     def forward(self, ids, trace=None):
@@ -326,7 +352,7 @@ class Model:
         embed = self.w("model.embed_tokens.weight")
         h = embed[ids].astype(nm.dtype)
         cos, sin = rope_cos_sin(cfg, np.arange(len(ids)))
-        cos, sin = cos.astype(nm.dtype), sin.astype(nm.dtype)
+        cos, sin = nm.rx(cos), nm.rx(sin)
         for i in range(cfg.num_hidden_layers):
             p = f"model.layers.{i}."
             a = self.attention(i, rms_norm(h, self.w(p + "input_layernorm.weight"), cfg.rms_norm_eps, nm),
@@ -350,7 +376,7 @@ def main(argv=None):
     ap.add_argument("--model", required=True, help="Hugging Face checkpoint directory")
     ap.add_argument("--ids", required=True, help="comma-separated token ids")
     ap.add_argument("--out", required=True, help="output .npy, [n, vocab]")
-    ap.add_argument("--dtype", default="float64", choices=["float64", "float32", "bfloat16"])
+    ap.add_argument("--dtype", default="float64", choices=list(Numerics.MODES))
     a = ap.parse_args(argv)
     try:
         ids = [int(t) for t in a.ids.split(",") if t.strip()]
