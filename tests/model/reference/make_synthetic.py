@@ -42,17 +42,20 @@ del _MOE["max_window_layers"]  # a Qwen3 (dense) field
 # different from hidden / heads, tied and untied embeddings, attention_bias on and off, default /
 # linear / yarn rotary (yarn: original_max_position_embeddings with truncation, mscale / mscale_all_dim
 # without truncation, an explicit attention_factor), decoder_sparse_step 1 and 2, mlp_only_layers [1],
-# BF16 / F16 / F32 storage.
+# norm_topk_prob on and off, rms_norm_eps 1e-6 and 1e-2, BF16 / F16 / F32 storage.
 VARIANTS = {
     "dense": (dict(_DENSE), "BF16"),
     "dense_tied_bias_linear": (dict(_DENSE, tie_word_embeddings=True, attention_bias=True, head_dim=16,
                                     rope_scaling={"rope_type": "linear", "factor": 2.0}), "BF16"),
+    # transformers 4.5x uses max_position_embeddings / original_max_position_embeddings = 2.5 as the YaRN
+    # factor here, not the configured 4.0 (as Qwen3's own config.json + the documented rope_scaling does).
     "dense_yarn_f32": (dict(_DENSE, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
-                            max_position_embeddings=16384,
+                            max_position_embeddings=10240,
                             rope_scaling={"rope_type": "yarn", "factor": 4.0,
                                           "original_max_position_embeddings": 4096}), "F32"),
+    # A large rms_norm_eps makes where eps enters visible at the float32 bound.
     "dense_mha_yarn_af_f16": (dict(_DENSE, num_attention_heads=4, num_key_value_heads=4, head_dim=16,
-                                   max_position_embeddings=128,
+                                   max_position_embeddings=128, rms_norm_eps=0.01,
                                    rope_scaling={"type": "yarn", "factor": 2.0, "attention_factor": 0.9,
                                                  "beta_fast": 16, "beta_slow": 2}), "F16"),
     "moe": (dict(_MOE), "BF16"),

@@ -170,6 +170,10 @@ class NormRopeTest(unittest.TestCase):
         self.assertAlmostEqual(inv[8], 0.01 * 19 / 28, places=15)
         # i >= 12 interpolates fully: i = 15 -> 1e4^(-30/32) / 4 = 10^-3.75 / 4.
         self.assertAlmostEqual(inv[15] / (10**-3.75 / 4), 1.0, places=13)
+        # The attention factor multiplies cos and sin: position 0 gives cos = af, sin = 0.
+        cos, sin = q.rope_cos_sin(c, [0, 2])
+        np.testing.assert_allclose(cos[0], [af] * 32, rtol=1e-15)
+        np.testing.assert_allclose(sin[1, [0, 16]], [af * math.sin(2.0)] * 2, rtol=1e-14)
 
     def test_yarn_factor_from_max_positions(self):
         # transformers 4.5x: with original_max_position_embeddings the factor is max / original (4 here,
@@ -271,26 +275,40 @@ class HandModelTest(unittest.TestCase):
                 "lm_head.weight": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]])}
 
     def test_dense(self):
+        # head_dim 4 != hidden 2: q/k/v_proj stack the input twice, [x0, x1, x0, x1]; o_proj averages the
+        # two copies back. q_norm / k_norm weights differ from 1. rope_theta 1e4 -> inv_freq [1, 0.01]:
+        # pair (0, 2) turns by p radians, pair (1, 3) by 0.01 p. Scores scale by 4^-0.5 (not hidden^-0.5).
         w = self.common()
+        dup = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+        a = "model.layers.0.self_attn."
+        w[a + "q_proj.weight"] = w[a + "k_proj.weight"] = w[a + "v_proj.weight"] = dup
+        w[a + "o_proj.weight"] = 0.5 * dup.T
+        wq, wk = np.array([2.0, 1.0, 1.0, 0.5]), np.array([1.0, 0.5, 2.0, 1.0])
+        w[a + "q_norm.weight"], w[a + "k_norm.weight"] = wq, wk
         w["model.layers.0.mlp.gate_proj.weight"] = np.array([[1.0, 0.0]])
         w["model.layers.0.mlp.up_proj.weight"] = np.array([[0.0, 1.0]])
         w["model.layers.0.mlp.down_proj.weight"] = np.array([[1.0], [0.0]])
         d = os.path.join(self.tmp.name, "dense")
-        write_model(d, self.config(), w)
+        write_model(d, self.config(head_dim=4), w)
         ids = [0, 1, 2]
         got = q.forward(d, ids)
-        # On paper: head_dim 2, inv_freq [1] -> position p rotates q and k by p radians.
+
         E = w["model.embed_tokens.weight"]
-        n = [rn(E[t]) for t in ids]                       # input norm; q = k = v = n (q/k norm keep it)
-        qs = [rot(n[p], p) for p in range(3)]
+        n = [rn(E[t]) for t in ids]                        # input norm (rms 1 already for [1,0], [0,1])
+
+        def rope4(v, p):                                   # NeoX pairs (0, 2) and (1, 3)
+            a02, a13 = rot([v[0], v[2]], p * 1.0), rot([v[1], v[3]], p * 0.01)
+            return np.array([a02[0], a13[0], a02[1], a13[1]])
+        qs = [rope4(wq * rn(np.tile(n[p], 2)), p) for p in range(3)]
+        ks = [rope4(wk * rn(np.tile(n[p], 2)), p) for p in range(3)]
         want = []
         for i in range(3):
-            s = [qs[i] @ qs[j] / SQ2 for j in range(i + 1)]   # causal, scaled by head_dim^-0.5
+            s = [qs[i] @ ks[j] / 2.0 for j in range(i + 1)]  # causal, head_dim^-0.5 = 1/2
             p = np.exp(s) / np.sum(np.exp(s))
-            a = sum(p[j] * n[j] for j in range(i + 1))
-            h = E[ids[i]] + a
+            att = sum(p[j] * n[j] for j in range(i + 1))    # o_proj(v) = n
+            h = E[ids[i]] + att
             x = rn(h)
-            h = h + np.array([silu(x[0]) * x[1], 0.0])     # down(silu(gate x) * up x)
+            h = h + np.array([silu(x[0]) * x[1], 0.0])      # down(silu(gate x) * up x)
             y = np.array([1.0, 2.0]) * rn(h)
             want.append([y[0], y[1], y[0] - y[1]])
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
