@@ -40,8 +40,8 @@ import make_synthetic as ms  # noqa: E402
 import qwen3_ref as ref  # noqa: E402
 
 F32_RTOL = 1e-4
-BF16_RTOL = 0.06       # 2 x the largest spread of the bf16 emulations (README.md, --derive-bf16)
-ROUTER_MARGIN = 0.3    # 2 x the largest router-margin drift of the bf16 emulations
+BF16_RTOL = 0.1        # ~2x the largest spread of the bf16 emulations (reference/README.md, --derive-bf16)
+ROUTER_MARGIN = 0.4    # 2x the largest router-margin drift of the bf16 emulations
 MIN_IDS, MAX_IDS = 7, 13
 TOLERANCES = {"float32": F32_RTOL, "bfloat16": BF16_RTOL}
 
