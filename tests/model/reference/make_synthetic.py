@@ -53,11 +53,14 @@ VARIANTS = {
                             max_position_embeddings=10240,
                             rope_scaling={"rope_type": "yarn", "factor": 4.0,
                                           "original_max_position_embeddings": 4096}), "F32"),
-    # A large rms_norm_eps makes where eps enters visible at the float32 bound.
+    # A large rms_norm_eps makes where eps enters visible at the float32 bound. An original context of 6
+    # (< 2 pi) puts both YaRN correction dims at 0: HF's min == max rule widens the ramp by 0.001
+    # (without it 0 / 0 at pair 0).
     "dense_mha_yarn_af_f16": (dict(_DENSE, num_attention_heads=4, num_key_value_heads=4, head_dim=16,
-                                   max_position_embeddings=128, rms_norm_eps=0.01,
-                                   rope_scaling={"type": "yarn", "factor": 2.0, "attention_factor": 0.9,
-                                                 "beta_fast": 16, "beta_slow": 2}), "F16"),
+                                   max_position_embeddings=24, rms_norm_eps=0.01,
+                                   rope_scaling={"type": "yarn", "factor": 4.0, "attention_factor": 0.9,
+                                                 "beta_fast": 16, "beta_slow": 2,
+                                                 "original_max_position_embeddings": 6}), "F16"),
     "moe": (dict(_MOE), "BF16"),
     "moe_step2_tied_bias_yarn": (dict(_MOE, decoder_sparse_step=2, mlp_only_layers=[], norm_topk_prob=False,
                                       tie_word_embeddings=True, attention_bias=True, rope_theta=10000.0,

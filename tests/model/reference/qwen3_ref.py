@@ -60,7 +60,7 @@ class Config:
         self.model_type = model_type
         self.architecture = arch or {v: k for k, v in ARCHS.items()}[model_type]
         c = dict(_DEFAULTS[model_type])
-        c.update({k: v for k, v in d.items() if k in c and v is not None or k in ("rope_scaling",)})
+        c.update({k: v for k, v in d.items() if k in c and (v is not None or k == "rope_scaling")})
         self.vocab_size = int(c["vocab_size"])
         self.hidden_size = int(c["hidden_size"])
         self.intermediate_size = int(c["intermediate_size"])
@@ -284,8 +284,12 @@ class Model:
         self.ckpt = st.Checkpoint(model_dir)
         self._cache = {}
 
-    def w(self, name):
+    def w(self, name, shape=None):
         if name not in self._cache:
+            if shape is not None and name in self.ckpt:
+                got = tuple(self.ckpt.where[name].shape(name))
+                if got != tuple(shape):
+                    raise ValueError(f"tensor '{name}' has shape {list(got)}, config.json implies {list(shape)}")
             self._cache[name] = self.nm.weight(self.ckpt.get(name, np.float64))
         return self._cache[name]
 
@@ -297,12 +301,13 @@ class Model:
         p = f"model.layers.{i}.self_attn."
         n = x.shape[0]
         hq, hk, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        bias = (lambda nme: self.w(p + nme)) if cfg.attention_bias else (lambda nme: None)
-        q = linear(x, self.w(p + "q_proj.weight"), bias("q_proj.bias"), nm).reshape(n, hq, d)
-        k = linear(x, self.w(p + "k_proj.weight"), bias("k_proj.bias"), nm).reshape(n, hk, d)
-        v = linear(x, self.w(p + "v_proj.weight"), bias("v_proj.bias"), nm).reshape(n, hk, d)
-        q = rms_norm(q, self.w(p + "q_norm.weight"), cfg.rms_norm_eps, nm)
-        k = rms_norm(k, self.w(p + "k_norm.weight"), cfg.rms_norm_eps, nm)
+        H = cfg.hidden_size
+        bias = (lambda nme, m: self.w(p + nme, (m,))) if cfg.attention_bias else (lambda nme, m: None)
+        q = linear(x, self.w(p + "q_proj.weight", (hq * d, H)), bias("q_proj.bias", hq * d), nm).reshape(n, hq, d)
+        k = linear(x, self.w(p + "k_proj.weight", (hk * d, H)), bias("k_proj.bias", hk * d), nm).reshape(n, hk, d)
+        v = linear(x, self.w(p + "v_proj.weight", (hk * d, H)), bias("v_proj.bias", hk * d), nm).reshape(n, hk, d)
+        q = rms_norm(q, self.w(p + "q_norm.weight", (d,)), cfg.rms_norm_eps, nm)
+        k = rms_norm(k, self.w(p + "k_norm.weight", (d,)), cfg.rms_norm_eps, nm)
         q = nm.r(apply_rope(q, cos, sin))
         k = nm.r(apply_rope(k, cos, sin))
         # repeat_kv: query head h reads key/value head h // (hq / hk).
@@ -314,18 +319,18 @@ class Model:
         scores = np.where(mask[None], -np.inf, scores)
         probs = nm.rx(softmax(scores, axis=-1))
         out = nm.r(np.einsum("hij,jhd->ihd", probs, v)).reshape(n, hq * d)
-        return linear(out, self.w(p + "o_proj.weight"), bias("o_proj.bias"), nm)
+        return linear(out, self.w(p + "o_proj.weight", (H, hq * d)), bias("o_proj.bias", H), nm)
 
-    def mlp(self, prefix, x):
-        nm = self.nm
-        g = linear(x, self.w(prefix + "gate_proj.weight"), None, nm)
-        u = linear(x, self.w(prefix + "up_proj.weight"), None, nm)
-        return linear(nm.r(nm.r(silu(g)) * u), self.w(prefix + "down_proj.weight"), None, nm)
+    def mlp(self, prefix, x, inter):
+        nm, H = self.nm, self.cfg.hidden_size
+        g = linear(x, self.w(prefix + "gate_proj.weight", (inter, H)), None, nm)
+        u = linear(x, self.w(prefix + "up_proj.weight", (inter, H)), None, nm)
+        return linear(nm.r(nm.r(silu(g)) * u), self.w(prefix + "down_proj.weight", (H, inter)), None, nm)
 
     def moe(self, i, x, trace):
         cfg, nm = self.cfg, self.nm
         p = f"model.layers.{i}.mlp."
-        router_logits = linear(x, self.w(p + "gate.weight"), None, nm)
+        router_logits = linear(x, self.w(p + "gate.weight", (cfg.num_experts, cfg.hidden_size)), None, nm)
         k = cfg.num_experts_per_tok
         sel, weights = route(router_logits, k, cfg.norm_topk_prob)
         weights = nm.rx(weights)
@@ -338,7 +343,7 @@ class Model:
         out = np.zeros(x.shape, dtype=nm.dtype)
         for e in np.unique(sel):
             rows, slot = np.nonzero(sel == e)
-            y = self.mlp(f"{p}experts.{e}.", x[rows])
+            y = self.mlp(f"{p}experts.{e}.", x[rows], cfg.moe_intermediate_size)
             out[rows] = nm.rx(out[rows] + nm.rx(y * weights[rows, slot][:, None]))
         return nm.r(out)
 
@@ -349,20 +354,23 @@ class Model:
             raise ValueError("ids must be a non-empty 1-D sequence")
         if ids.min() < 0 or ids.max() >= cfg.vocab_size:
             raise ValueError(f"ids must lie in [0, {cfg.vocab_size})")
-        embed = self.w("model.embed_tokens.weight")
+        H = cfg.hidden_size
+        embed = self.w("model.embed_tokens.weight", (cfg.vocab_size, H))
         h = embed[ids].astype(nm.dtype)
         cos, sin = rope_cos_sin(cfg, np.arange(len(ids)))
         cos, sin = nm.rx(cos), nm.rx(sin)
         for i in range(cfg.num_hidden_layers):
             p = f"model.layers.{i}."
-            a = self.attention(i, rms_norm(h, self.w(p + "input_layernorm.weight"), cfg.rms_norm_eps, nm),
-                               cos, sin)
-            h = nm.r(h + a)
-            x = rms_norm(h, self.w(p + "post_attention_layernorm.weight"), cfg.rms_norm_eps, nm)
-            m = self.moe(i, x, trace) if cfg.is_moe_layer(i) else self.mlp(p + "mlp.", x)
+            x = rms_norm(h, self.w(p + "input_layernorm.weight", (H,)), cfg.rms_norm_eps, nm)
+            h = nm.r(h + self.attention(i, x, cos, sin))
+            x = rms_norm(h, self.w(p + "post_attention_layernorm.weight", (H,)), cfg.rms_norm_eps, nm)
+            if cfg.is_moe_layer(i):
+                m = self.moe(i, x, trace)
+            else:
+                m = self.mlp(p + "mlp.", x, cfg.intermediate_size)
             h = nm.r(h + m)
-        h = rms_norm(h, self.w("model.norm.weight"), cfg.rms_norm_eps, nm)
-        head = embed if cfg.tie_word_embeddings else self.w("lm_head.weight")
+        h = rms_norm(h, self.w("model.norm.weight", (H,)), cfg.rms_norm_eps, nm)
+        head = embed if cfg.tie_word_embeddings else self.w("lm_head.weight", (cfg.vocab_size, H))
         return linear(h, head, None, nm)
 
 

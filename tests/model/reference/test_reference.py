@@ -458,6 +458,17 @@ class InvarianceTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("ids must lie in [0, 1000)", r.stderr)
 
+    def test_shape_mismatch_is_named(self):
+        # config.json claiming a different head_dim than the tensors have: an error naming the tensor.
+        dst = os.path.join(self.tmp.name, "badshape")
+        os.makedirs(dst)
+        cfg = load_json(os.path.join(self.dirs["dense"], "config.json"))
+        save_json(os.path.join(dst, "config.json"), dict(cfg, head_dim=16))
+        os.link(os.path.join(self.dirs["dense"], "model.safetensors"), os.path.join(dst, "model.safetensors"))
+        with self.assertRaisesRegex(ValueError, r"model.layers.0.self_attn.q_proj.weight' has shape \[64, 64\], "
+                                                r"config.json implies \[128, 64\]"):
+            q.forward(dst, [1, 2])
+
 
 if __name__ == "__main__":
     unittest.main()
