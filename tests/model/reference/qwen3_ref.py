@@ -293,9 +293,6 @@ class Model:
             self._cache[name] = self.nm.weight(self.ckpt.get(name, np.float64))
         return self._cache[name]
 
-    def w_opt(self, name):
-        return self.w(name) if name in self.ckpt else None
-
     def attention(self, i, x, cos, sin):
         cfg, nm = self.cfg, self.nm
         p = f"model.layers.{i}.self_attn."
