@@ -98,7 +98,7 @@ void grouped_case(const std::string& what, const std::vector<int64_t>& counts, i
 }
 
 void register_linear() {
-  // Odd sizes, both paths (M <= 4 takes the gemv path on cpu), bias on and off.
+  // Odd sizes, both paths (M <= 16 takes the gemv path on cpu), bias on and off.
   bool bias = false;
   for (int64_t M : {1, 7, 33})
     for (int64_t N : {1, 7, 33, 769})
@@ -110,14 +110,15 @@ void register_linear() {
   linear_case("odd", 7, 769, 5125, true);
   linear_case("zero rows", 0, 33, 7, true);
   linear_case("empty K", 3, 5, 0, true);
-  linear_case("empty K", 9, 5, 0, false);
-  // Around the cpu blocking: gemv/gemm switch, micro-tile edges, several k blocks with odd tails (float
-  // kernel kc 256, bfloat16 pair kernel kc 512), more than one mc and nc block.
-  linear_case("blocking", 4, 65, 300, true);
-  linear_case("blocking", 5, 31, 17, false);
-  linear_case("blocking", 8, 32, 64, true);
-  linear_case("blocking", 9, 33, 513, false);
-  linear_case("blocking", 17, 97, 1031, true);
+  linear_case("empty K", 20, 5, 0, false);
+  // Around the cpu blocking: the gemv/gemm switch (16/17 rows), gemv tiles of 4 x 4, gemm micro-tiles of
+  // 8 x 32 (AVX-512), 6 x 16 (AVX2), 4 x 16; k blocks of at most 2048 (float kernel) and 4096 (bfloat16
+  // pairs) with odd tails; more than one mc (128) and nc (128) block.
+  linear_case("blocking", 16, 65, 300, true);
+  linear_case("blocking", 17, 31, 17, false);
+  linear_case("blocking", 24, 32, 64, true);
+  linear_case("blocking", 33, 33, 4099, false);
+  linear_case("blocking", 18, 97, 2049, true);
   linear_case("blocking", 130, 260, 515, true);
   linear_case("blocking", 129, 257, 1024, false);
   // Strided rows of x, weight and out.
@@ -126,7 +127,7 @@ void register_linear() {
   linear_case("odd", 33, 769, 33, true, 1);
   linear_case("blocking", 130, 260, 515, false, 7);
   linear_nan_case(3, 33, 40, 1, 5);
-  linear_nan_case(9, 40, 300, 6, 299);
+  linear_nan_case(20, 40, 300, 6, 299);
 
   // Qwen3-0.6B: hidden 1024, 16 q / 8 kv heads x 128, intermediate 3072, vocab 151936.
   struct Proj {
@@ -160,6 +161,7 @@ void register_grouped() {
   // Edge structures: one expert, no rows at all, empty experts first/last/in between, all rows in one.
   grouped_case("one expert", {7}, 33, 40);
   grouped_case("one expert", {33}, 40, 300);
+  grouped_case("gemv and gemm experts", {16, 17, 4, 40}, 65, 300);
   grouped_case("no rows", {0, 0, 0}, 33, 40);
   grouped_case("empty experts", {0, 5, 0, 0, 9, 0}, 33, 40);
   grouped_case("empty experts", {0, 1, 0, 2, 3, 4, 5, 0}, 769, 33);

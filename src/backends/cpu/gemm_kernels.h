@@ -45,10 +45,14 @@ constexpr int kMR = 4;
 constexpr int64_t kMC = 64;
 #endif
 constexpr int kNR = 2 * kW;          // micro-tile width: two vectors
-constexpr int64_t kKC = 256;         // k block (elements) of the float32 kernel: B micro-panel kc x NR in L1
-constexpr int64_t kKCPair = 512;     // k block (elements) of the bf16-pair kernel: same bytes
-constexpr int64_t kNC = 256;         // columns (weight rows) per gemm item; multiple of kNR
-constexpr int64_t kGemvMaxRows = 4;  // products with at most this many rows take the gemv path
+// K is blocked only past these (elements), into equal blocks: a whole weight row is packed in one
+// sequential read (DRAM streams well, no float32 partial sums to spill), and the B micro-panel
+// (kc x NR, <= 256 KB) streams from L2 while the x rows of the tile stay in L1.
+constexpr int64_t kKC = 2048;        // float32 kernel
+constexpr int64_t kKCPair = 4096;    // bf16-pair kernel: same bytes
+constexpr int64_t kNC = 128;         // columns (weight rows) per gemm item; multiple of kNR
+constexpr int64_t kPackAhead = 4;    // panels between the one packed and the one prefetched
+constexpr int64_t kGemvMaxRows = 16; // products with at most this many rows take the gemv path
 constexpr int kGemvNB = 4;           // weight rows per gemv tile
 constexpr int kGemvMB = 4;           // x rows per gemv tile
 constexpr int64_t kGemvChunk = 64;   // weight rows per gemv item
@@ -132,9 +136,10 @@ inline void transpose(vf* r) {
 #endif
 
 // Packs columns k0..k0+kc of nv <= kNR weight rows (w points at row 0, column k0) as one float32
-// micro-panel dst[kc][kNR]; rows nv..kNR-1 are zero.
+// micro-panel dst[kc][kNR]; rows nv..kNR-1 are zero. pf (row 0 of the next panel to pack, same layout)
+// is prefetched as this one is read: the packing reads are the only DRAM traffic of the gemm path.
 template <class T>
-inline void pack_b(const T* w, int64_t ldw, int nv, int64_t kc, float* dst) {
+inline void pack_b(const T* w, int64_t ldw, int nv, int64_t kc, float* dst, const T* pf) {
   for (int g = 0; g < kNR / kW; ++g) {
     for (int64_t kk = 0; kk < kc; kk += kW) {
       const int cnt = int(std::min<int64_t>(kW, kc - kk));
@@ -143,6 +148,7 @@ inline void pack_b(const T* w, int64_t ldw, int nv, int64_t kc, float* dst) {
         const int j = g * kW + t;
         const T* src = w + j * ldw + kk;
         r[t] = j >= nv ? vzero() : cnt == kW ? vload(src) : vload_n(src, cnt);
+        __builtin_prefetch(pf + j * ldw + kk, 0, 2);
       }
       transpose(r);
       for (int t = 0; t < cnt; ++t) vstore(dst + (kk + t) * kNR + g * kW, r[t]);
@@ -161,7 +167,8 @@ inline void convert_row(const T* x, int64_t kc, float* dst) {
 #if defined(__AVX512BF16__)
 // Packs kc bf16 columns of nv <= kNR weight rows as k-pairs: dst[p][kNR] holds the dword
 // (w[j][2p], w[j][2p + 1]) for p < ceil(kc / 2); an odd tail pairs with zero, rows >= nv are zero.
-inline void pack_b_pairs(const bf16_t* w, int64_t ldw, int nv, int64_t kc, uint32_t* dst) {
+// pf as for pack_b.
+inline void pack_b_pairs(const bf16_t* w, int64_t ldw, int nv, int64_t kc, uint32_t* dst, const bf16_t* pf) {
   const int64_t kp = (kc + 1) / 2;
   for (int g = 0; g < kNR / 16; ++g) {
     for (int64_t pp = 0; pp < kp; pp += 16) {
@@ -173,6 +180,7 @@ inline void pack_b_pairs(const bf16_t* w, int64_t ldw, int nv, int64_t kc, uint3
       for (int t = 0; t < 16; ++t) {
         const int j = g * 16 + t;
         r[t].v = j >= nv ? _mm512_setzero_ps() : _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask, w + j * ldw + e0));
+        _mm_prefetch(reinterpret_cast<const char*>(pf + j * ldw + e0), _MM_HINT_T1);
       }
       transpose(r);
       for (int t = 0; t < cnt_p; ++t) _mm512_storeu_ps(dst + (pp + t) * kNR + g * 16, r[t].v);
@@ -286,42 +294,84 @@ inline void ukr_pairs(int64_t kp, bool half, const bf16_t* const* a, const uint3
 
 // ---- gemv tiles ----------------------------------------------------------------------------------------
 
-// res[i][j] = sum_k x_i[k] * w_j[k] for MB x rows and kGemvNB weight rows, float32, one horizontal sum each.
-template <class T, int MB>
-inline void gemv_tile(const T* const* xr, const T* const* wr, int64_t K, float (&res)[kGemvMB][kGemvNB]) {
-  constexpr int NB = kGemvNB;
-#if defined(__AVX512BF16__)
-  if constexpr (uses_pairs<T>::value) {
-    __m512 acc[MB][NB];
-    for (int i = 0; i < MB; ++i)
-      for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
-    auto step = [&](int64_t k, __mmask32 mask) {
-      __m512bh wv[NB];
-#pragma GCC unroll 8
-      for (int j = 0; j < NB; ++j) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(mask, wr[j] + k);
-#pragma GCC unroll 8
-      for (int i = 0; i < MB; ++i) {
-        const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(mask, xr[i] + k);
-#pragma GCC unroll 8
-        for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+// res[i][j] = hsum(acc[i][j]). With 16 accumulators on AVX-512, one transposing add tree (45 ops instead
+// of 16 separate reductions) that adds in the same order as _mm512_reduce_add_ps: lanes l and l + 8,
+// then l and l + 4, then l and l + 2, then l and l + 1.
+template <int MB>
+inline void reduce_tile(vf (&acc)[MB][kGemvNB], float (&res)[kGemvMB][kGemvNB]) {
+#if defined(__AVX512F__)
+  if constexpr (MB * kGemvNB == 16) {
+    const vf* v = &acc[0][0];
+    __m512 u[8], w[4];
+    for (int i = 0; i < 8; ++i)
+      u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i].v, v[2 * i + 1].v, 0x44), _mm512_shuffle_f32x4(v[2 * i].v, v[2 * i + 1].v, 0xEE));
+    for (int i = 0; i < 4; ++i)
+      w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88), _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xDD));
+    // 128-bit lane j of w[i] holds four partial sums of v[4i + j].
+    const __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(w[0], w[1]), _mm512_unpackhi_ps(w[0], w[1]));
+    const __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(w[2], w[3]), _mm512_unpackhi_ps(w[2], w[3]));
+    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2)));
+    alignas(64) float t[16];
+    _mm512_store_ps(t, r);  // t[4j + i] = sum of v[4i + j]
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) {
+        const int q = 4 * i + j;  // v[q] = acc[q / NB][q % NB]
+        res[q / kGemvNB][q % kGemvNB] = t[4 * j + i];
       }
-    };
-    int64_t k = 0;
-    for (; k + 32 <= K; k += 32) step(k, ~__mmask32(0));
-    if (k < K) step(k, __mmask32((1u << (K - k)) - 1));
-    for (int i = 0; i < MB; ++i)
-      for (int j = 0; j < NB; ++j) res[i][j] = _mm512_reduce_add_ps(acc[i][j]);
     return;
   }
 #endif
+  for (int i = 0; i < MB; ++i)
+    for (int j = 0; j < kGemvNB; ++j) res[i][j] = hsum(acc[i][j]);
+}
+
+// res[i][j] = sum_k x_i[k] * w_j[k] for MB x rows and kGemvNB weight rows, float32 vectors along K.
+// pf: the rows of the next tile, prefetched at the same column so that the stream never waits on DRAM.
+template <class T, int MB>
+inline void gemv_tile(const T* const* xr, const T* const* wr, const T* const* pf, int64_t K, float (&res)[kGemvMB][kGemvNB]) {
+  constexpr int NB = kGemvNB;
   vf acc[MB][NB];
   for (int i = 0; i < MB; ++i)
     for (int j = 0; j < NB; ++j) acc[i][j] = vzero();
+#if defined(__AVX512BF16__)
+  if constexpr (uses_pairs<T>::value) {
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      __m512bh wv[NB];
+#pragma GCC unroll 8
+      for (int j = 0; j < NB; ++j) {
+        wv[j] = (__m512bh)_mm512_loadu_si512(wr[j] + k);
+        _mm_prefetch(reinterpret_cast<const char*>(pf[j] + k), _MM_HINT_T0);
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < MB; ++i) {
+        const __m512bh xv = (__m512bh)_mm512_loadu_si512(xr[i] + k);
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; ++j) acc[i][j].v = _mm512_dpbf16_ps(acc[i][j].v, xv, wv[j]);
+      }
+    }
+    if (k < K) {
+      const __mmask32 mask = __mmask32((1u << (K - k)) - 1);
+      __m512bh wv[NB];
+      for (int j = 0; j < NB; ++j) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(mask, wr[j] + k);
+      for (int i = 0; i < MB; ++i) {
+        const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(mask, xr[i] + k);
+        for (int j = 0; j < NB; ++j) acc[i][j].v = _mm512_dpbf16_ps(acc[i][j].v, xv, wv[j]);
+      }
+    }
+    reduce_tile<MB>(acc, res);
+    return;
+  }
+#endif
   int64_t k = 0;
   for (; k + kW <= K; k += kW) {
     vf wv[NB];
 #pragma GCC unroll 8
-    for (int j = 0; j < NB; ++j) wv[j] = vload(wr[j] + k);
+    for (int j = 0; j < NB; ++j) {
+      wv[j] = vload(wr[j] + k);
+      // One prefetch per 64-byte line of each row.
+      if ((k * int64_t(sizeof(T))) % 64 == 0) __builtin_prefetch(pf[j] + k, 0, 3);
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < MB; ++i) {
       const vf xv = vload(xr[i] + k);
@@ -338,8 +388,7 @@ inline void gemv_tile(const T* const* xr, const T* const* wr, int64_t K, float (
       for (int j = 0; j < NB; ++j) acc[i][j] = vfma(xv, wv[j], acc[i][j]);
     }
   }
-  for (int i = 0; i < MB; ++i)
-    for (int j = 0; j < NB; ++j) res[i][j] = hsum(acc[i][j]);
+  reduce_tile<MB>(acc, res);
 }
 
 // Rows m0..m1 (at most a few) x weight rows n0..n1 of product p. Tiles past the ends repeat the last
@@ -349,7 +398,11 @@ void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   constexpr int NB = kGemvNB;
   for (int64_t n = n0; n < n1; n += NB) {
     const T* wr[NB];
-    for (int j = 0; j < NB; ++j) wr[j] = p.w + std::min(n + j, n1 - 1) * p.ldw;
+    const T* pf[NB];
+    for (int j = 0; j < NB; ++j) {
+      wr[j] = p.w + std::min(n + j, n1 - 1) * p.ldw;
+      pf[j] = p.w + std::min(n + NB + j, p.N - 1) * p.ldw;
+    }
     const int nv = int(std::min<int64_t>(NB, n1 - n));
     for (int64_t m = m0; m < m1; m += kGemvMB) {
       const int mb = int(std::min<int64_t>(kGemvMB, m1 - m));
@@ -357,10 +410,10 @@ void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
       for (int i = 0; i < kGemvMB; ++i) xr[i] = p.x + std::min(m + i, m1 - 1) * p.ldx;
       float res[kGemvMB][kGemvNB];
       switch (mb) {
-        case 1: gemv_tile<T, 1>(xr, wr, p.K, res); break;
-        case 2: gemv_tile<T, 2>(xr, wr, p.K, res); break;
-        case 3: gemv_tile<T, 3>(xr, wr, p.K, res); break;
-        default: gemv_tile<T, 4>(xr, wr, p.K, res); break;
+        case 1: gemv_tile<T, 1>(xr, wr, pf, p.K, res); break;
+        case 2: gemv_tile<T, 2>(xr, wr, pf, p.K, res); break;
+        case 3: gemv_tile<T, 3>(xr, wr, pf, p.K, res); break;
+        default: gemv_tile<T, 4>(xr, wr, pf, p.K, res); break;
       }
       for (int i = 0; i < mb; ++i) {
         T* o = p.out + (m + i) * p.ldo + n;
@@ -392,20 +445,25 @@ void run_gemm(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, c
   constexpr int64_t KCB = pairs ? kKCPair : kKC;
   const int64_t mb = m1 - m0, nb = n1 - n0, K = p.K;
   const int64_t npan = (nb + kNR - 1) / kNR;
-  const int64_t nkb = (K + KCB - 1) / KCB;
+  // Equal k blocks (a multiple of 32 elements but the last), a function of K alone.
+  const int64_t kcb = ((K + (K + KCB - 1) / KCB - 1) / ((K + KCB - 1) / KCB) + 31) / 32 * 32;
+  const int64_t nkb = (K + kcb - 1) / kcb;
   constexpr int64_t ldc = kNC;
   for (int64_t kb = 0; kb < nkb; ++kb) {
-    const int64_t k0 = kb * KCB, kc = std::min(KCB, K - k0);
+    const int64_t k0 = kb * kcb, kc = std::min(kcb, K - k0);
     const bool first = kb == 0, last = kb == nkb - 1;
     const int64_t kcp = pairs ? (kc + 1) / 2 : kc;  // packed rows per micro-panel
     for (int64_t jp = 0; jp < npan; ++jp) {
       const int nv = int(std::min<int64_t>(kNR, nb - jp * kNR));
       const T* src = p.w + (n0 + jp * kNR) * p.ldw + k0;
+      // The rows after this panel: the next panel, or the next item's (items run in n order). Past the
+      // matrix's end this only prefetches junk: prefetches do not fault.
+      const T* pf = src + kPackAhead * kNR * p.ldw;
 #if defined(__AVX512BF16__)
-      if constexpr (pairs) pack_b_pairs(src, p.ldw, nv, kc, static_cast<uint32_t*>(ws.bpack) + jp * kcp * kNR);
+      if constexpr (pairs) pack_b_pairs(src, p.ldw, nv, kc, static_cast<uint32_t*>(ws.bpack) + jp * kcp * kNR, pf);
       else
 #endif
-        pack_b(src, p.ldw, nv, kc, static_cast<float*>(ws.bpack) + jp * kcp * kNR);
+        pack_b(src, p.ldw, nv, kc, static_cast<float*>(ws.bpack) + jp * kcp * kNR, pf);
     }
     if constexpr (convert)
       for (int64_t i = 0; i < mb; ++i) convert_row(p.x + (m0 + i) * p.ldx + k0, kc, ws.abuf + i * kKC);
