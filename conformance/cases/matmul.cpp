@@ -113,7 +113,7 @@ void register_linear() {
   linear_case("empty K", 20, 5, 0, false);
   // Around the cpu blocking: the gemv/gemm switch (16/17 rows), gemv tiles of 4 x 4, gemm micro-tiles of
   // 8 x 32 (AVX-512), 6 x 16 (AVX2), 4 x 16; k blocks of at most 2048 (float kernel) and 4096 (bfloat16
-  // pairs) with odd tails; more than one mc (128) and nc (128) block.
+  // pairs) with odd tails; more than one mc (256 AVX-512, 192 AVX2, 128 generic) and nc (128) block.
   linear_case("blocking", 16, 65, 300, true);
   linear_case("blocking", 17, 31, 17, false);
   linear_case("blocking", 24, 32, 64, true);
@@ -121,11 +121,12 @@ void register_linear() {
   linear_case("blocking", 18, 97, 2049, true);
   linear_case("blocking", 130, 260, 515, true);
   linear_case("blocking", 129, 257, 1024, false);
+  linear_case("blocking", 260, 130, 300, true);
   // Strided rows of x, weight and out.
   linear_case("odd", 1, 769, 769, true, 3);
   linear_case("odd", 7, 33, 5125, false, 5);
   linear_case("odd", 33, 769, 33, true, 1);
-  linear_case("blocking", 130, 260, 515, false, 7);
+  linear_case("blocking", 260, 130, 515, false, 7);
   linear_nan_case(3, 33, 40, 1, 5);
   linear_nan_case(20, 40, 300, 6, 299);
 
@@ -170,7 +171,7 @@ void register_grouped() {
   grouped_case("odd", {3, 0, 6, 17}, 33, 5125, 0);
   grouped_case("odd", {1, 7, 33, 2}, 769, 33, 3);
   grouped_case("empty K", {2, 0, 9}, 5, 0);
-  grouped_case("blocking", {130, 4, 5, 129}, 260, 515, 4);
+  grouped_case("blocking", {130, 4, 5, 259}, 260, 515, 4);
 
   // Qwen3-30B-A3B MoE: 128 experts, top-8, moe intermediate 768 (gate_up [E, 1536, 2048], down
   // [E, 2048, 768]). The full expert stack is 400M elements, more than this harness can hold in float64,

@@ -36,22 +36,22 @@ namespace opdev::cpu::OPDEV_CPU_ISA_NS::gemm {
 
 #if defined(__AVX512F__)
 constexpr int kMR = 8;          // 8 x 32 tile: 16 zmm accumulators, 2 B loads + 8 broadcasts per k
-constexpr int64_t kMC = 128;    // A block mc x kc and the C tile buffer stay in L2 (1 MB on Zen 4/5)
+constexpr int64_t kMC = 256;    // rows per gemm item: B is packed once per mc rows
 #elif defined(__AVX2__)
 constexpr int kMR = 6;          // 6 x 16 tile: 12 ymm accumulators (Haswell-style)
-constexpr int64_t kMC = 96;
+constexpr int64_t kMC = 192;
 #else
 constexpr int kMR = 4;
-constexpr int64_t kMC = 64;
+constexpr int64_t kMC = 128;
 #endif
 constexpr int kNR = 2 * kW;          // micro-tile width: two vectors
 // K is blocked only past these (elements), into equal blocks: a whole weight row is packed in one
-// sequential read (DRAM streams well, no float32 partial sums to spill), and the B micro-panel
-// (kc x NR, <= 256 KB) streams from L2 while the x rows of the tile stay in L1.
+// sequential read (DRAM streams better than with short kc segments, and no float32 partial sums are
+// spilled), while the B micro-panel (kc x NR, <= 256 KB) and a tile's x rows (<= 64 KB) stream from L2.
 constexpr int64_t kKC = 2048;        // float32 kernel
 constexpr int64_t kKCPair = 4096;    // bf16-pair kernel: same bytes
 constexpr int64_t kNC = 128;         // columns (weight rows) per gemm item; multiple of kNR
-constexpr int64_t kPackAhead = 4;    // panels between the one packed and the one prefetched
+constexpr int64_t kPackAhead = 2;    // panels between the one packed and the one prefetched
 constexpr int64_t kGemvMaxRows = 16; // products with at most this many rows take the gemv path
 constexpr int kGemvNB = 4;           // weight rows per gemv tile
 constexpr int kGemvMB = 4;           // x rows per gemv tile
@@ -137,9 +137,10 @@ inline void transpose(vf* r) {
 
 // Packs columns k0..k0+kc of nv <= kNR weight rows (w points at row 0, column k0) as one float32
 // micro-panel dst[kc][kNR]; rows nv..kNR-1 are zero. pf (row 0 of the next panel to pack, same layout)
-// is prefetched as this one is read: the packing reads are the only DRAM traffic of the gemm path.
+// (pf_rows of them) is prefetched as this one is read: the packing reads are the only DRAM traffic of
+// the gemm path.
 template <class T>
-inline void pack_b(const T* w, int64_t ldw, int nv, int64_t kc, float* dst, const T* pf) {
+inline void pack_b(const T* w, int64_t ldw, int nv, int64_t kc, float* dst, const T* pf, int pf_rows) {
   for (int g = 0; g < kNR / kW; ++g) {
     for (int64_t kk = 0; kk < kc; kk += kW) {
       const int cnt = int(std::min<int64_t>(kW, kc - kk));
@@ -148,7 +149,7 @@ inline void pack_b(const T* w, int64_t ldw, int nv, int64_t kc, float* dst, cons
         const int j = g * kW + t;
         const T* src = w + j * ldw + kk;
         r[t] = j >= nv ? vzero() : cnt == kW ? vload(src) : vload_n(src, cnt);
-        __builtin_prefetch(pf + j * ldw + kk, 0, 2);
+        if (j < pf_rows) __builtin_prefetch(pf + j * ldw + kk, 0, 2);
       }
       transpose(r);
       for (int t = 0; t < cnt; ++t) vstore(dst + (kk + t) * kNR + g * kW, r[t]);
@@ -168,7 +169,7 @@ inline void convert_row(const T* x, int64_t kc, float* dst) {
 // Packs kc bf16 columns of nv <= kNR weight rows as k-pairs: dst[p][kNR] holds the dword
 // (w[j][2p], w[j][2p + 1]) for p < ceil(kc / 2); an odd tail pairs with zero, rows >= nv are zero.
 // pf as for pack_b.
-inline void pack_b_pairs(const bf16_t* w, int64_t ldw, int nv, int64_t kc, uint32_t* dst, const bf16_t* pf) {
+inline void pack_b_pairs(const bf16_t* w, int64_t ldw, int nv, int64_t kc, uint32_t* dst, const bf16_t* pf, int pf_rows) {
   const int64_t kp = (kc + 1) / 2;
   for (int g = 0; g < kNR / 16; ++g) {
     for (int64_t pp = 0; pp < kp; pp += 16) {
@@ -180,7 +181,7 @@ inline void pack_b_pairs(const bf16_t* w, int64_t ldw, int nv, int64_t kc, uint3
       for (int t = 0; t < 16; ++t) {
         const int j = g * 16 + t;
         r[t].v = j >= nv ? _mm512_setzero_ps() : _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask, w + j * ldw + e0));
-        _mm_prefetch(reinterpret_cast<const char*>(pf + j * ldw + e0), _MM_HINT_T1);
+        if (j < pf_rows) _mm_prefetch(reinterpret_cast<const char*>(pf + j * ldw + e0), _MM_HINT_T1);
       }
       transpose(r);
       for (int t = 0; t < cnt_p; ++t) _mm512_storeu_ps(dst + (pp + t) * kNR + g * 16, r[t].v);
@@ -427,71 +428,71 @@ void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
 
 // Per-thread workspace of the gemm path.
 struct Workspace {
-  void* bpack;  // packed weight block: ceil(nc / NR) micro-panels of kc x NR (float32 or bf16 pairs)
-  float* abuf;  // x block converted to float32 [kMC][kKC] (float16; bfloat16 without the pair kernel)
-  float* cbuf;  // float32 partial sums [kMC][kNC] between kc blocks
+  void* bpack = nullptr;  // packed weight block: ceil(nc / NR) micro-panels of kc x NR (float32 or bf16 pairs)
+  float* cbuf = nullptr;  // float32 partial sums [kMC][kNC] between k blocks (only when K is blocked)
   static constexpr size_t kBpackBytes = size_t(kKC) * kNC * sizeof(float);
-  static constexpr size_t kAbufBytes = size_t(kMC) * kKC * sizeof(float);
   static constexpr size_t kCbufBytes = size_t(kMC) * kNC * sizeof(float);
-  static constexpr size_t kBytes = kBpackBytes + kAbufBytes + kCbufBytes;
   static_assert(size_t(kKCPair / 2) * kNC * sizeof(uint32_t) <= kBpackBytes, "pair panel fits");
 };
 
-// Rows m0..m1 (<= kMC) x weight rows n0..n1 (<= kNC) of product p.
+// The k block of a product: K split into equal blocks of at most KCB elements, a multiple of 32 but the
+// last (so only the last block of the pair kernel can end on an odd element). A function of K alone.
 template <class T>
-void run_gemm(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, const Workspace& ws) {
+inline int64_t k_block(int64_t K) {
+  constexpr int64_t KCB = uses_pairs<T>::value ? kKCPair : kKC;
+  const int64_t nkb = (K + KCB - 1) / KCB;
+  return ((K + nkb - 1) / nkb + 31) / 32 * 32;
+}
+
+// Rows m0..m1 (<= kMC) x weight rows n0..n1 (<= kNC) of product p. a/lda: the product's x rows as the
+// micro-kernel reads them: float32 (float, or x converted once per call), or bf16 for the pair kernel.
+template <class T>
+void run_gemm(const Mat<T>& p, const void* a_base, int64_t lda, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+              const Workspace& ws) {
   constexpr bool pairs = uses_pairs<T>::value;
-  constexpr bool convert = !pairs && !std::is_same_v<T, float>;
-  constexpr int64_t KCB = pairs ? kKCPair : kKC;
+  using A = std::conditional_t<pairs, T, float>;
+  const A* xa = static_cast<const A*>(a_base);
   const int64_t mb = m1 - m0, nb = n1 - n0, K = p.K;
   const int64_t npan = (nb + kNR - 1) / kNR;
-  // Equal k blocks (a multiple of 32 elements but the last), a function of K alone.
-  const int64_t kcb = ((K + (K + KCB - 1) / KCB - 1) / ((K + KCB - 1) / KCB) + 31) / 32 * 32;
-  const int64_t nkb = (K + kcb - 1) / kcb;
+  const int64_t kcb = k_block<T>(K), nkb = (K + kcb - 1) / kcb;
   constexpr int64_t ldc = kNC;
   for (int64_t kb = 0; kb < nkb; ++kb) {
     const int64_t k0 = kb * kcb, kc = std::min(kcb, K - k0);
     const bool first = kb == 0, last = kb == nkb - 1;
     const int64_t kcp = pairs ? (kc + 1) / 2 : kc;  // packed rows per micro-panel
     for (int64_t jp = 0; jp < npan; ++jp) {
+      const int64_t row = n0 + jp * kNR;
       const int nv = int(std::min<int64_t>(kNR, nb - jp * kNR));
-      const T* src = p.w + (n0 + jp * kNR) * p.ldw + k0;
-      // The rows after this panel: the next panel, or the next item's (items run in n order). Past the
-      // matrix's end this only prefetches junk: prefetches do not fault.
-      const T* pf = src + kPackAhead * kNR * p.ldw;
+      const T* src = p.w + row * p.ldw + k0;
+      // Prefetch the rows after this panel (the next panel, or the next item's: items run in n order),
+      // as far as the matrix goes.
+      const int64_t pf_row = std::min(row + kPackAhead * kNR, p.N - 1);
+      const int pf_rows = int(std::min<int64_t>(kNR, p.N - pf_row));
+      const T* pf = p.w + pf_row * p.ldw + k0;
 #if defined(__AVX512BF16__)
-      if constexpr (pairs) pack_b_pairs(src, p.ldw, nv, kc, static_cast<uint32_t*>(ws.bpack) + jp * kcp * kNR, pf);
+      if constexpr (pairs) pack_b_pairs(src, p.ldw, nv, kc, static_cast<uint32_t*>(ws.bpack) + jp * kcp * kNR, pf, pf_rows);
       else
 #endif
-        pack_b(src, p.ldw, nv, kc, static_cast<float*>(ws.bpack) + jp * kcp * kNR, pf);
+        pack_b(src, p.ldw, nv, kc, static_cast<float*>(ws.bpack) + jp * kcp * kNR, pf, pf_rows);
     }
-    if constexpr (convert)
-      for (int64_t i = 0; i < mb; ++i) convert_row(p.x + (m0 + i) * p.ldx + k0, kc, ws.abuf + i * kKC);
     for (int64_t jp = 0; jp < npan; ++jp) {
       const int nv = int(std::min<int64_t>(kNR, nb - jp * kNR));
       const int64_t n = n0 + jp * kNR;
       const T* bias = p.bias ? p.bias + n : nullptr;
       for (int64_t ir = 0; ir < mb; ir += kMR) {
         const int mv = int(std::min<int64_t>(kMR, mb - ir));
-        float* c = ws.cbuf + ir * ldc + jp * kNR;
+        float* c = ws.cbuf ? ws.cbuf + ir * ldc + jp * kNR : nullptr;
         T* out = p.out + (m0 + ir) * p.ldo + n;
         // Rows past the block's end repeat its last row (results dropped).
-        if constexpr (pairs) {
+        const A* a[kMR];
+        for (int i = 0; i < kMR; ++i) a[i] = xa + (m0 + ir + std::min(i, mv - 1)) * lda + k0;
 #if defined(__AVX512BF16__)
-          const bf16_t* a[kMR];
-          for (int i = 0; i < kMR; ++i) a[i] = p.x + (m0 + ir + std::min(i, mv - 1)) * p.ldx + k0;
+        if constexpr (pairs)
           ukr_pairs(kc / 2, kc % 2 != 0, a, static_cast<const uint32_t*>(ws.bpack) + jp * kcp * kNR, c, ldc, first, last, out,
                     p.ldo, mv, nv, bias);
+        else
 #endif
-        } else {
-          const float* a[kMR];
-          for (int i = 0; i < kMR; ++i) {
-            const int64_t r = ir + std::min(i, mv - 1);
-            if constexpr (convert) a[i] = ws.abuf + r * kKC;
-            else a[i] = reinterpret_cast<const float*>(p.x + (m0 + r) * p.ldx + k0);
-          }
           ukr_f32(kc, a, static_cast<const float*>(ws.bpack) + jp * kcp * kNR, c, ldc, first, last, out, p.ldo, mv, nv, bias);
-        }
       }
     }
   }
@@ -512,8 +513,10 @@ inline bool takes_gemm(int64_t M, int64_t K) { return M > kGemvMaxRows && K > 0;
 // (contiguous ranges, so each thread mostly reads its own weights), runs them.
 template <class T>
 void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
+  constexpr bool convert = !uses_pairs<T>::value && !std::is_same_v<T, float>;
   // K == 0: out = bias (or 0); x and w may be NULL.
-  int64_t nitems = 0;
+  int64_t nitems = 0, conv_elems = 0;
+  bool any_gemm = false, blocked_k = false;
   for (int64_t q = 0; q < count; ++q) {
     const Mat<T>& p = probs[q];
     if (p.M == 0 || p.N == 0) continue;
@@ -522,13 +525,55 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
         for (int64_t n = 0; n < p.N; ++n) p.out[m * p.ldo + n] = p.bias ? p.bias[n] : from_f32<T>(0.0f);
       continue;
     }
-    nitems += takes_gemm(p.M, p.K) ? ((p.M + kMC - 1) / kMC) * ((p.N + kNC - 1) / kNC) : (p.N + kGemvChunk - 1) / kGemvChunk;
+    if (takes_gemm(p.M, p.K)) {
+      nitems += ((p.M + kMC - 1) / kMC) * ((p.N + kNC - 1) / kNC);
+      any_gemm = true;
+      blocked_k |= k_block<T>(p.K) < p.K;
+      conv_elems += p.M * p.K;
+    } else {
+      nitems += (p.N + kGemvChunk - 1) / kGemvChunk;
+    }
   }
   if (nitems == 0) return;
+
+  // The gemm path's x operand: x itself, or (float16; bfloat16 without the pair kernel) x converted to
+  // float32 once per call, shared by all threads.
+  struct Operand {
+    const void* a;
+    int64_t lda;
+  };
+  Operand* ops = static_cast<Operand*>(ex.scratch(sizeof(Operand) * size_t(count)));
+  float* conv = convert && conv_elems ? static_cast<float*>(ex.scratch(sizeof(float) * size_t(conv_elems))) : nullptr;
+  {
+    int64_t off = 0;
+    for (int64_t q = 0; q < count; ++q) {
+      const Mat<T>& p = probs[q];
+      ops[q] = Operand{p.x, p.ldx};
+      if (conv && takes_gemm(p.M, p.K) && p.N > 0) {
+        ops[q] = Operand{conv + off, p.K};
+        off += p.M * p.K;
+      }
+    }
+    if (conv) {
+      // Rows of the converted products, numbered flat, split over threads.
+      int64_t* rstart = static_cast<int64_t*>(ex.scratch(sizeof(int64_t) * size_t(count + 1)));
+      rstart[0] = 0;
+      for (int64_t q = 0; q < count; ++q) rstart[q + 1] = rstart[q] + (ops[q].a == static_cast<const void*>(probs[q].x) ? 0 : probs[q].M);
+      parallel_for(ex, rstart[count], 16, [&](int64_t r0, int64_t r1) {
+        int64_t q = std::upper_bound(rstart, rstart + count + 1, r0) - rstart - 1;
+        for (int64_t r = r0; r < r1; ++r) {
+          while (r >= rstart[q + 1]) ++q;
+          const Mat<T>& p = probs[q];
+          const int64_t m = r - rstart[q];
+          convert_row(p.x + m * p.ldx, p.K, static_cast<float*>(const_cast<void*>(ops[q].a)) + m * p.K);
+        }
+      });
+    }
+  }
+
   Item* items = static_cast<Item*>(ex.scratch(sizeof(Item) * size_t(nitems)));
   int64_t ni = 0;
   double total = 0;
-  bool any_gemm = false;
   for (int64_t q = 0; q < count; ++q) {
     const Mat<T>& p = probs[q];
     if (p.M == 0 || p.N == 0 || p.K == 0) continue;
@@ -539,7 +584,6 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
       total += c;
     };
     if (takes_gemm(p.M, p.K)) {
-      any_gemm = true;
       for (int64_t n0 = 0; n0 < p.N; n0 += kNC)
         for (int64_t m0 = 0; m0 < p.M; m0 += kMC) add(m0, std::min(p.M, m0 + kMC), n0, std::min(p.N, n0 + kNC), true);
     } else {
@@ -561,19 +605,19 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
     }
     while (t + 1 <= parts) bounds[++t] = nitems;
   }
-  char* wsmem = any_gemm ? static_cast<char*>(ex.scratch(Workspace::kBytes * size_t(parts))) : nullptr;
+  const size_t ws_bytes = any_gemm ? Workspace::kBpackBytes + (blocked_k ? Workspace::kCbufBytes : 0) : 0;
+  char* wsmem = ws_bytes ? static_cast<char*>(ex.scratch(ws_bytes * size_t(parts))) : nullptr;
   parallel_for(ex, parts, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      Workspace ws{};
+      Workspace ws;
       if (wsmem) {
-        char* base = wsmem + Workspace::kBytes * size_t(t);
+        char* base = wsmem + ws_bytes * size_t(t);
         ws.bpack = base;
-        ws.abuf = reinterpret_cast<float*>(base + Workspace::kBpackBytes);
-        ws.cbuf = reinterpret_cast<float*>(base + Workspace::kBpackBytes + Workspace::kAbufBytes);
+        if (blocked_k) ws.cbuf = reinterpret_cast<float*>(base + Workspace::kBpackBytes);
       }
       for (int64_t i = bounds[t]; i < bounds[t + 1]; ++i) {
         const Item& it = items[i];
-        if (it.gemm) run_gemm(probs[it.prob], it.m0, it.m1, it.n0, it.n1, ws);
+        if (it.gemm) run_gemm(probs[it.prob], ops[it.prob].a, ops[it.prob].lda, it.m0, it.m1, it.n0, it.n1, ws);
         else run_gemv(probs[it.prob], it.m0, it.m1, it.n0, it.n1);
       }
     }
