@@ -151,6 +151,11 @@ void register_linear() {
     for (int64_t T : {1, 4, 16}) linear_case(p.name, T, p.N, p.K, false, T == 4 ? 8 : 0, T == 16 && p.N > 1024);
     linear_case(p.name, 512, p.N, p.K, false, 0, true);
   }
+  // DeepSeek-V3 (hidden 7168, MLA): kv_a_proj_with_mqa 7168 -> 512 + 64, q_a_proj 7168 -> 1536; K = 7168
+  // takes two k blocks in the bfloat16 pair kernel and four in the float32 one.
+  linear_case("deepseek-v3 kv_a_proj_with_mqa", 4, 576, 7168, false);
+  linear_case("deepseek-v3 kv_a_proj_with_mqa", 20, 576, 7168, false, 16);
+  linear_case("deepseek-v3 q_a_proj", 1, 1536, 7168, false);
   // lm_head: the whole vocabulary (151936 x 1024) needs ~10 GB in this harness (float64 copies, offsets);
   // a tensor-parallel shard of it (TP = 8, 18992 rows) at decode, and at prefill's last-token rows.
   linear_case("qwen3-0.6b lm_head (TP=8 shard)", 1, 151936 / 8, 1024, false, 0, true);
@@ -182,6 +187,9 @@ void register_grouped() {
     grouped_case("qwen3-30b-a3b routing T=" + std::to_string(T) + " (gate_up, N and K reduced)", counts, 48, 256, T == 4 ? 8 : 0);
     grouped_case("qwen3-30b-a3b routing T=" + std::to_string(T) + " (down, N and K reduced)", counts, 40, 96);
   }
+  // DeepSeek-V3 MoE: 256 routed experts, top-8 (moe intermediate 2048, hidden 7168), N and K reduced.
+  grouped_case("deepseek-v3 routing T=16 (N and K reduced)", route(256, 8, 16, 7), 40, 112);
+  grouped_case("deepseek-v3 routing T=512 (N and K reduced)", route(256, 8, 512, 7), 24, 72);
   grouped_case("qwen3-30b-a3b gate_up decode rows", {1, 0, 2}, 2 * 768, 2048);
   grouped_case("qwen3-30b-a3b down decode rows", {1, 3, 0, 1}, 2048, 768);
   grouped_case("qwen3-30b-a3b gate_up prefill rows", {0, 32, 27}, 2 * 768, 2048, 0, true);
