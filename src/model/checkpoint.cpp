@@ -158,7 +158,7 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& dir, const Progr
     json j;
     try {
       j = json::parse(read_text(index_path));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       throw ModelError(index_path + ": not valid JSON: " + e.what());
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())

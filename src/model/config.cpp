@@ -115,7 +115,7 @@ json parse_object(const std::string& text, const std::string& path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     std::string m = e.what();
     size_t p = m.find("] ");
     throw ModelError(path + ": not valid JSON: " + (p == std::string::npos ? m : m.substr(p + 2)));
@@ -295,10 +295,14 @@ void ModelConfig::validate(const std::string& path) const {
     if (v <= 0) fail(field, "must be positive, got " + std::to_string(v));
     if (v > kMaxSize) fail(field, "is too large (" + std::to_string(v) + " > " + std::to_string(kMaxSize) + ")");
   };
-  bool known = false;
-  for (const auto& a : kArchs) known = known || architecture == a.architecture;
-  if (!known)
+  const ArchInfo* arch = nullptr;
+  for (const auto& a : kArchs)
+    if (architecture == a.architecture) arch = &a;
+  if (!arch)
     fail("architectures", "'" + architecture + "' is not supported (supported: " + join(supported_architectures()) + ")");
+  if (!model_type.empty() && model_type != arch->model_type)
+    fail("model_type", "'" + model_type + "' does not match architecture " + architecture + " (expected '" +
+                           arch->model_type + "')");
   positive("vocab_size", vocab_size);
   positive("hidden_size", hidden_size);
   positive("num_hidden_layers", num_hidden_layers);
@@ -327,8 +331,7 @@ void ModelConfig::validate(const std::string& path) const {
   for (int64_t id : eos_token_ids)
     if (id < 0) fail("eos_token_id", "holds the negative token id " + std::to_string(id));
 
-  bool moe_arch = architecture == "Qwen3MoeForCausalLM";
-  if (!moe_arch && num_experts != 0)
+  if (!arch->moe && num_experts != 0)
     fail("num_experts", "must be 0 for " + architecture + " (experts need Qwen3MoeForCausalLM)");
   if (num_experts < 0 || num_experts > kMaxSize) fail("num_experts", "must be between 0 and " + std::to_string(kMaxSize));
   if (decoder_sparse_step <= 0 || decoder_sparse_step > kMaxSize)

@@ -339,6 +339,11 @@ TEST(Config, WrongTypes) {
   EXPECT_ERROR(error_of([] { ModelConfig::parse("[1]", "config.json"); }), "config.json: must be a JSON object, got an array");
   EXPECT_ERROR(error_of([] { ModelConfig::parse("{\"a\":", "dir/config.json"); }), "dir/config.json: not valid JSON");
   EXPECT_ERROR(error_of([] { ModelConfig::parse("", "config.json"); }), "config.json: not valid JSON");
+  // Found by fuzz_config: nlohmann reports a number too large for a double as out_of_range, not as a
+  // parse_error; it must still be a ModelError.
+  EXPECT_ERROR(error_of([] { ModelConfig::parse("{\"rope_theta\": 2e308}", "config.json"); }),
+               "config.json: not valid JSON: number overflow parsing '2e308'");
+  EXPECT_ERROR(error_of([] { GenerationConfig::parse("{\"top_p\": -1e999}", "g.json"); }), "g.json: not valid JSON");
   EXPECT_ERROR(error_of([] { ModelConfig::parse(std::string("{}\0{\"a\":1}", 10), "config.json"); }),
                "config.json: not valid JSON: NUL byte at offset 2");
 }

@@ -163,6 +163,8 @@ TEST(Safetensors, InvalidJson) {
   EXPECT_ERROR(parse_error(image("{'a':1}", {})), "header is not valid JSON");
   EXPECT_ERROR(parse_error(image("{} x", {})), "header is not valid JSON");
   EXPECT_ERROR(parse_error(image("", {})), "header is not valid JSON");
+  EXPECT_ERROR(parse_error(image("{" + entry("w", "U8", "[1e999]", "[0,1]") + "}", zeros(1))),
+               "header is not valid JSON: number overflow parsing '1e999'");
   EXPECT_ERROR(parse_error(image(std::string("{}\0", 3), {})), "header is not valid JSON: NUL byte at offset 2");
   EXPECT_ERROR(parse_error(image(std::string("{}\0{\"x\":1}", 10), {})), "NUL byte");  // nlohmann alone would stop at the NUL
 }
