@@ -264,7 +264,7 @@ SyntheticResult write_synthetic_checkpoint(const std::string& out_arg, const Syn
   c.eos_token_ids.erase(std::remove_if(c.eos_token_ids.begin(), c.eos_token_ids.end(),
                                        [&](int64_t id) { return id >= c.vocab_size; }),
                         c.eos_token_ids.end());
-  c.validate("make-model config");
+  c.validate("make-model");
 
   fs::path out = fs::path(out_arg).lexically_normal();
   if (out.filename().empty()) out = out.parent_path();
