@@ -334,6 +334,37 @@ TEST(Safetensors, WriterRoundTrip) {
   EXPECT_EQ(f->metadata().at("format"), "pt");
 }
 
+// Byte-exact against the reference writer (the expected bytes of huggingface/safetensors' own tests
+// test_serialization, test_empty and test_serialization_forced_alignement), and the reference's doc
+// example parses.
+TEST(Safetensors, WriterMatchesReferenceBytes) {
+  TempDir dir;
+  Bytes floats;
+  for (float f : {0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f}) {
+    uint8_t b[4];
+    std::memcpy(b, &f, 4);
+    floats.insert(floats.end(), b, b + 4);
+  }
+  auto written = [&](const std::function<void(SafetensorsWriter&)>& fill) {
+    SafetensorsWriter w;
+    fill(w);
+    w.write(dir.file("k.safetensors"));
+    return read_all(dir.file("k.safetensors"));
+  };
+  auto with_header = [](const std::string& h, uint64_t n, const Bytes& data) { return image(h + std::string(n - h.size(), ' '), data); };
+  EXPECT_EQ(written([&](SafetensorsWriter& w) { w.add("attn.0", StDtype::F32, {1, 2, 3}, floats); }),
+            with_header("{\"attn.0\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}", 64, floats));
+  EXPECT_EQ(written([&](SafetensorsWriter& w) { w.add("attn0", StDtype::F32, {1, 1, 2, 3}, floats); }),
+            with_header("{\"attn0\":{\"dtype\":\"F32\",\"shape\":[1,1,2,3],\"data_offsets\":[0,24]}}", 72, floats));
+  EXPECT_EQ(written([](SafetensorsWriter&) {}), (Bytes{8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32}));
+  EXPECT_EQ(written([](SafetensorsWriter& w) { w.set_metadata("framework", "pt"); }),
+            with_header("{\"__metadata__\":{\"framework\":\"pt\"}}", 40, {}));
+  std::string doc = "{\"test\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}";
+  ASSERT_EQ(doc.size(), size_t('<'));
+  auto t = parse(image(doc, zeros(16)));
+  EXPECT_EQ(t.at(0).shape, (std::vector<int64_t>{2, 2}));
+}
+
 TEST(Safetensors, WriterRejectsBadInput) {
   SafetensorsWriter w;
   w.add("a", StDtype::U8, {2}, Bytes{1, 2});
