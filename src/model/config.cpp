@@ -207,6 +207,10 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
     c.num_key_value_heads = c.num_attention_heads;
   else
     c.num_key_value_heads = f.integer("num_key_value_heads", arch->moe ? 4 : 32);
+  if (!f.present("num_key_value_heads") && c.num_attention_heads > 0 && c.num_attention_heads % c.num_key_value_heads != 0)
+    f.fail("num_key_value_heads", "is absent and Hugging Face's default for " + c.architecture + " (" +
+                                      std::to_string(c.num_key_value_heads) + ") does not divide num_attention_heads (" +
+                                      std::to_string(c.num_attention_heads) + "): state it in config.json");
   if (f.has("head_dim"))
     c.head_dim = f.integer("head_dim");
   else if (!arch->moe)

@@ -211,6 +211,9 @@ TEST(Config, HuggingFaceDefaultsDense) {
   EXPECT_TRUE(c.eos_token_ids.empty());
   // null means "use num_attention_heads" (transformers' backward-compatibility branch).
   j["num_attention_heads"] = 8;
+  EXPECT_ERROR(error_of([&] { parse(j); }),
+               "num_key_value_heads is absent and Hugging Face's default for Qwen3ForCausalLM (32) does not divide "
+               "num_attention_heads (8)");
   j["num_key_value_heads"] = nullptr;
   EXPECT_EQ(parse(j).num_key_value_heads, 8);
 }
