@@ -312,7 +312,7 @@ class BpeTokenizer final : public Tokenizer {
       a += b;
       const int32_t im = vocab_id(j, a, i);
       // A repeated pair takes the rank of its last occurrence, as in Hugging Face (a map built in order).
-      bpe_.merges[tok::Bpe::key(ia, ib)] = {int32_t(i), im};
+      bpe_.merges.set(ia, ib, int32_t(i), im);
     }
 
     if (const json* u = Json::opt(m, "unk_token")) {

@@ -74,6 +74,34 @@ int32_t TokenIndex::find(std::string_view s) const {
   return -1;
 }
 
+void MergeTable::reserve(size_t n) {
+  size_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  if (cap > slots_.size()) rehash(cap);
+}
+
+void MergeTable::rehash(size_t cap) {
+  std::vector<Entry> old(cap);
+  old.swap(slots_);
+  shift_ = 64;
+  for (size_t c = cap; c > 1; c >>= 1) --shift_;
+  for (const Entry& e : old) {
+    if (e.key == kEmpty) continue;
+    size_t i = slot_of(e.key);
+    while (slots_[i].key != kEmpty) i = (i + 1) & (cap - 1);
+    slots_[i] = e;
+  }
+}
+
+void MergeTable::set(int32_t a, int32_t b, int32_t rank, int32_t id) {
+  if (2 * (size_ + 1) > slots_.size()) rehash(std::max<size_t>(16, 2 * slots_.size()));
+  const uint64_t k = key(a, b);
+  size_t i = slot_of(k);
+  while (slots_[i].key != kEmpty && slots_[i].key != k) i = (i + 1) & (slots_.size() - 1);
+  if (slots_[i].key == kEmpty) ++size_;
+  slots_[i] = {k, rank, id};
+}
+
 void Bpe::encode(std::string_view piece, std::vector<int32_t>* out) const {
   if (piece.empty()) return;
   if (ignore_merges && vocab) {
@@ -124,8 +152,8 @@ void Bpe::merge(std::string_view piece, std::vector<int32_t>* out) const {
   auto consider = [&](int32_t pos) {
     const int32_t next = sym[size_t(pos)].next;
     if (next < 0) return;
-    auto it = merges.find(key(sym[size_t(pos)].id, sym[size_t(next)].id));
-    if (it != merges.end()) queue.push({it->second.first, pos, it->second.second});
+    if (const MergeTable::Entry* m = merges.find(sym[size_t(pos)].id, sym[size_t(next)].id))
+      queue.push({m->rank, pos, m->id});
   };
   for (int32_t i = 0; i + 1 < int32_t(sym.size()); ++i) consider(i);
 
@@ -136,8 +164,8 @@ void Bpe::merge(std::string_view piece, std::vector<int32_t>* out) const {
     if (!left.alive || left.next < 0) continue;
     Symbol& right = sym[size_t(left.next)];
     // Stale candidate: either side has been merged into something else since it was queued.
-    auto it = merges.find(key(left.id, right.id));
-    if (it == merges.end() || it->second.first != c.rank || it->second.second != c.new_id) continue;
+    const MergeTable::Entry* m = merges.find(left.id, right.id);
+    if (!m || m->rank != c.rank || m->id != c.new_id) continue;
     left.id = c.new_id;
     right.alive = false;
     left.next = right.next;

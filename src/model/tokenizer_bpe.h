@@ -39,19 +39,46 @@ class TokenIndex {
   std::vector<Slot> slots_;
 };
 
+// (left id, right id) -> (rank, merged id), open addressing: the lookup of every BPE step (a node-based
+// std::unordered_map made it the hottest spot of encoding and of loading).
+class MergeTable {
+ public:
+  struct Entry {
+    uint64_t key = kEmpty;
+    int32_t rank = 0, id = 0;
+  };
+  static uint64_t key(int32_t a, int32_t b) { return uint64_t(uint32_t(a)) << 32 | uint32_t(b); }
+  void reserve(size_t n);
+  void set(int32_t a, int32_t b, int32_t rank, int32_t id);  // a later set of the same pair replaces it
+  const Entry* find(int32_t a, int32_t b) const {
+    if (slots_.empty()) return nullptr;
+    const uint64_t k = key(a, b);
+    for (size_t i = slot_of(k);; i = (i + 1) & (slots_.size() - 1)) {
+      const Entry& e = slots_[i];
+      if (e.key == k) return &e;
+      if (e.key == kEmpty) return nullptr;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t(0);  // ids are < 2^31: no pair has this key
+  size_t slot_of(uint64_t k) const { return size_t((k * 0x9E3779B97F4A7C15ull) >> shift_); }
+  void rehash(size_t capacity);
+  std::vector<Entry> slots_;
+  size_t size_ = 0;
+  int shift_ = 64;
+};
+
 class Bpe {
  public:
   // Start symbols: the id of each byte's byte-level character (-1: not in the vocabulary).
   std::array<int32_t, 256> byte_ids{};
-  // (left id, right id) -> (rank, merged id); key = left << 32 | right.
-  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges;
+  MergeTable merges;
   int32_t unk_id = -1;  // unk_token's id, or -1 (then bytes outside the vocabulary are dropped, as HF does)
   bool fuse_unk = false;
   bool ignore_merges = false;
   // Byte-level token string -> id, for ignore_merges (a piece that is a token is taken whole).
   const TokenIndex* vocab = nullptr;
-
-  static uint64_t key(int32_t a, int32_t b) { return uint64_t(uint32_t(a)) << 32 | uint32_t(b); }
 
   // Appends the ids of one piece (raw bytes, before the byte-level map). Thread-safe.
   void encode(std::string_view piece, std::vector<int32_t>* out) const;
