@@ -25,6 +25,8 @@ constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}
 // Ids above this are refused: tables are indexed by id.
 constexpr int64_t kMaxId = (int64_t(1) << 24) - 1;
 constexpr off_t kMaxFileBytes = off_t(1) << 30;
+// Unused ids a tokenizer may have (gaps in its numbering).
+constexpr int64_t kMaxIdGap = int64_t(1) << 20;
 
 struct AddedToken {
   std::string content;
@@ -334,6 +336,7 @@ class BpeTokenizer final : public Tokenizer {
     const json* list = Json::opt(root, "added_tokens");
     if (!list) return;
     if (!list->is_array()) j.fail("added_tokens", "expected an array, got " + Json::kind(*list));
+    std::unordered_map<int32_t, size_t> added_by_id;
     for (size_t i = 0; i < list->size(); ++i) {
       const std::string field = Json::index("added_tokens", i);
       const json& e = j.object((*list)[i], field);
@@ -347,10 +350,10 @@ class BpeTokenizer final : public Tokenizer {
       t.lstrip = j.flag(e, field, "lstrip", false);
       t.rstrip = j.flag(e, field, "rstrip", false);
       t.normalized = j.flag(e, field, "normalized", true);
-      for (const AddedToken& o : added_) {
-        if (o.content == t.content) j.fail(field, "content " + json(t.content).dump() + " appears twice");
-        if (o.id == t.id) j.fail(field, "id " + std::to_string(t.id) + " is also the id of " + json(o.content).dump());
-      }
+      if (added_ids_.count(t.content)) j.fail(field, "content " + json(t.content).dump() + " appears twice");
+      auto [other, fresh] = added_by_id.emplace(t.id, added_.size());
+      if (!fresh)
+        j.fail(field, "id " + std::to_string(t.id) + " is also the id of " + json(added_[other->second].content).dump());
       added_ids_.emplace(t.content, t.id);
       added_.push_back(std::move(t));
     }
@@ -414,6 +417,11 @@ class BpeTokenizer final : public Tokenizer {
     int32_t max_id = -1;
     for (size_t i = 0; i < vocab_.size(); ++i) max_id = std::max(max_id, vocab_.id(i));
     for (const AddedToken& t : added_) max_id = std::max(max_id, t.id);
+    // Tables are indexed by id: ids far beyond the number of tokens would make them huge for nothing.
+    const int64_t entries = int64_t(vocab_.size() + added_.size());
+    if (max_id >= entries + kMaxIdGap)
+      j.fail("model.vocab", "id " + std::to_string(max_id) + " is far beyond the " + std::to_string(entries) +
+                                " tokens (ids must be below their count + " + std::to_string(kMaxIdGap) + ")");
     vocab_size_ = max_id + 1;
     std::vector<int32_t> owner(size_t(vocab_size_), -1);
     for (size_t i = 0; i < vocab_.size(); ++i) {

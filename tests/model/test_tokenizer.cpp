@@ -385,8 +385,22 @@ TEST(Qwen3Tokenizer, OneMegabyteOfEnglish) {
     text += punct[(x >> 20) % (sizeof punct / sizeof *punct)];
   }
   Ids ids;
-  const double s = seconds_to_encode(text, &ids);
+  double s = seconds_to_encode(text, &ids);
   std::printf("1 MB of English: %zu ids in %.3f s (%.1f MB/s)\n", ids.size(), s, 1.0 / s);
+  EXPECT_LT(s, 30.0);
+  EXPECT_EQ(qwen3().decode(ids), text);
+  // The worst case for the piece cache: random words, almost none seen twice.
+  text.clear();
+  while (text.size() < (1u << 20)) {
+    x = x * 1103515245u + 12345u;
+    for (uint32_t k = 1 + (x >> 28) % 12; k > 0; --k) {
+      x = x * 1103515245u + 12345u;
+      text += char('a' + (x >> 24) % 26);
+    }
+    text += punct[(x >> 12) % (sizeof punct / sizeof *punct)];
+  }
+  s = seconds_to_encode(text, &ids);
+  std::printf("1 MB of random letter words: %zu ids in %.3f s (%.1f MB/s)\n", ids.size(), s, 1.0 / s);
   EXPECT_LT(s, 30.0);
   EXPECT_EQ(qwen3().decode(ids), text);
 }
@@ -614,6 +628,11 @@ TEST(TokenizerErrors, BadTokenizerJson) {
   expect_error(replace(good, R"("ab":400)", R"("ab":-4)"), "model.vocab[\"ab\"]: id -4 is out of range");
   expect_error(replace(good, R"("ab":400)", R"("ab":"x")"), "model.vocab[\"ab\"]: expected an integer id");
   expect_error(replace(good, R"("ab":400)", R"("ab":97)"), "model.vocab: id 97 is the id of both");
+  expect_error(replace(good, R"("ab":400)", R"("ab":16000000)"), "model.vocab: id 16000000 is far beyond the 257 tokens");
+  expect_error(replace(good, R"("ab":400)", R"("ab":1e3)"), "model.vocab[\"ab\"]: expected an integer id");
+  expect_error(replace(good, R"("added_tokens": [])",
+                       R"("added_tokens": [{"id": 300, "content": "x"}, {"id": 301, "content": "x"}])"),
+               "added_tokens[1]: content \"x\" appears twice");
   expect_error(replace(good, R"("merges": )", R"("byte_fallback": true, "merges": )"), "model.byte_fallback: unsupported");
   expect_error(replace(good, R"("merges": )", R"("dropout": 0.1, "merges": )"), "model.dropout: unsupported");
   expect_error(replace(good, R"("merges": )", R"("unk_token": "<unk>", "merges": )"),
