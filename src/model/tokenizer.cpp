@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "model/tokenizer_bpe.h"
+#include "model/tokenizer_json.h"
 #include "model/tokenizer_regex.h"
 #include "model/tokenizer_text.h"
 
@@ -196,12 +197,13 @@ class Json {
 
 class BpeTokenizer final : public Tokenizer {
  public:
-  BpeTokenizer(const json& root, const std::string& what) : what_(what) {
+  BpeTokenizer(tok::TokenizerJson& doc, const std::string& what) : what_(what) {
     Json j(what);
+    const json& root = doc.tree;
     j.object(root, "");
     for (const char* key : {"truncation", "padding"})
       if (Json::opt(root, key)) j.unsupported(key, "must be null (truncation and padding are not applied)");
-    load_model(j, j.object(j.at(root, "", "model"), "model"));
+    load_model(j, j.object(j.at(root, "", "model"), "model"), doc);
     load_added(j, root);
     load_normalizer(j, Json::opt(root, "normalizer"), "normalizer");
     const json* pre = Json::opt(root, "pre_tokenizer");
@@ -264,7 +266,7 @@ class BpeTokenizer final : public Tokenizer {
 
  private:
   // ---- loading
-  void load_model(const Json& j, const json& m) {
+  void load_model(const Json& j, const json& m, tok::TokenizerJson& doc) {
     if (const json* t = Json::opt(m, "type")) {
       const std::string type = j.string(*t, "model.type");
       if (type != "BPE") j.unsupported("model.type", "\"" + type + "\" (only BPE)");
@@ -279,43 +281,26 @@ class BpeTokenizer final : public Tokenizer {
     bpe_.fuse_unk = j.flag(m, "model", "fuse_unk", false);
     bpe_.ignore_merges = j.flag(m, "model", "ignore_merges", false);
 
-    const json& vocab = j.object(j.at(m, "model", "vocab"), "model.vocab");
-    vocab_.reserve(vocab.size());
-    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      // Field names are only built for the message of a bad entry: 150k of them cost a second.
-      const json& v = it.value();
-      const int32_t id = v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= kMaxId
-                             ? int32_t(v.get<int64_t>())
-                             : j.id(v, "model.vocab[" + json(it.key()).dump() + "]");
-      vocab_.insert(it.key(), id);  // object keys are distinct
+    // model.vocab and model.merges were read while parsing (tokenizer_json.h); anything else there is
+    // still in the tree and gets its error here.
+    if (!doc.has_vocab) j.object(j.at(m, "model", "vocab"), "model.vocab");
+    vocab_ = std::move(doc.vocab);
+    if (!doc.has_merges) {
+      const json& merges = j.at(m, "model", "merges");
+      j.fail("model.merges", "expected an array, got " + Json::kind(merges));
     }
-
-    const json& merges = j.at(m, "model", "merges");
-    if (!merges.is_array()) j.fail("model.merges", "expected an array, got " + Json::kind(merges));
-    bpe_.merges.reserve(merges.size());
-    std::string a, b;
-    for (size_t i = 0; i < merges.size(); ++i) {
-      const json& e = merges[i];
-      if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-        a = e[0].get_ref<const std::string&>();
-        b = e[1].get_ref<const std::string&>();
-      } else if (e.is_string()) {
-        const std::string& s = e.get_ref<const std::string&>();
-        const size_t sp = s.find(' ');
-        if (sp == std::string::npos)
-          j.fail(Json::index("model.merges", i), "a merge string must be \"left right\", got " + e.dump());
-        a.assign(s, 0, sp);
-        b.assign(s, sp + 1);
-      } else {
-        j.fail(Json::index("model.merges", i),
-               "expected a [left, right] pair of strings or a \"left right\" string, got " + e.dump());
-      }
-      const int32_t ia = vocab_id(j, a, i), ib = vocab_id(j, b, i);
-      a += b;
-      const int32_t im = vocab_id(j, a, i);
+    bpe_.merges.reserve(doc.merge_count());
+    std::string joined;
+    for (size_t i = 0; i < doc.merge_count(); ++i) {
+      const std::string_view a = doc.merge_left(i), b = doc.merge_right(i);
+      joined.assign(a);
+      joined += b;
+      const int32_t ia = vocab_id(j, a, i), ib = vocab_id(j, b, i), im = vocab_id(j, joined, i);
       // A repeated pair takes the rank of its last occurrence, as in Hugging Face (a map built in order).
       bpe_.merges.set(ia, ib, int32_t(i), im);
     }
+    doc.merge_text.clear();
+    doc.merge_text.shrink_to_fit();
 
     if (const json* u = Json::opt(m, "unk_token")) {
       const std::string unk = j.string(*u, "model.unk_token");
@@ -326,9 +311,10 @@ class BpeTokenizer final : public Tokenizer {
     bpe_.vocab = &vocab_;
   }
 
-  int32_t vocab_id(const Json& j, const std::string& token, size_t merge) const {
+  int32_t vocab_id(const Json& j, std::string_view token, size_t merge) const {
     const int32_t id = vocab_.find(token);
-    if (id < 0) j.fail(Json::index("model.merges", merge), "token " + json(token).dump() + " is not in model.vocab");
+    if (id < 0)
+      j.fail(Json::index("model.merges", merge), "token " + json(std::string(token)).dump() + " is not in model.vocab");
     return id;
   }
 
@@ -603,13 +589,9 @@ std::string BpeTokenizer::apply_chat_template(const std::vector<ChatMessage>& m,
 }
 
 std::unique_ptr<Tokenizer> parse(std::string_view text, const std::string& what) {
-  json root;
-  try {
-    root = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    throw ModelError(what + ": not valid JSON (" + e.what() + ")");
-  }
-  return std::make_unique<BpeTokenizer>(root, what);
+  tok::TokenizerJson doc;
+  tok::read_tokenizer_json(text, what, kMaxId, &doc);
+  return std::make_unique<BpeTokenizer>(doc, what);
 }
 
 }  // namespace
