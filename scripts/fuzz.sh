@@ -14,14 +14,14 @@ for tool in "$cc" "$cxx"; do
   command -v "$tool" >/dev/null || { echo "fuzz.sh: $tool not found (install clang-14, or set CC/CXX to a clang)" >&2; exit 1; }
 done
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_config)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_config fuzz_tokenizer)
 
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_CXX_COMPILER="$cxx" -DOPDEV_FUZZ=ON -DOPDEV_BUILD_TESTS=OFF -DOPDEV_BUILD_TOOLS=OFF >/dev/null
 ninja -C build-fuzz "${targets[@]}"
 
-declare -A max_len=([fuzz_safetensors]=4096 [fuzz_config]=4096)
-declare -A dict=([fuzz_safetensors]=fuzz/safetensors.dict [fuzz_config]=fuzz/config.dict)
+declare -A max_len=([fuzz_safetensors]=4096 [fuzz_config]=4096 [fuzz_tokenizer]=4096)
+declare -A dict=([fuzz_safetensors]=fuzz/safetensors.dict [fuzz_config]=fuzz/config.dict [fuzz_tokenizer]=fuzz/tokenizer.dict)
 for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t"
   echo "fuzz.sh: $t for ${seconds}s" >&2
