@@ -82,17 +82,20 @@ void Engine::release(Request& r) {
   r.blocks.clear();
 }
 
-// Frees a running request's cache; it will be recomputed from its prompt and what it generated.
+// Frees a request's cache; it will be recomputed from its prompt and what it generated. A running
+// request goes back to the front of the queue; one whose prefill was under way keeps its place.
 void Engine::preempt(Request& r) {
   release(r);
   for (int64_t i = r.folded; i < int64_t(r.generated.size()); ++i) r.prompt.push_back(r.generated[size_t(i)]);
   r.folded = int64_t(r.generated.size());
   r.computed = 0;
-  r.running = false;
   ++r.preemptions;
   ++stats_.preemptions;
-  running_.erase(std::remove(running_.begin(), running_.end(), r.id), running_.end());
-  waiting_.push_front(r.id);
+  if (r.running) {
+    r.running = false;
+    running_.erase(std::remove(running_.begin(), running_.end(), r.id), running_.end());
+    waiting_.push_front(r.id);
+  }
 }
 
 void Engine::fail(Request& r, const std::string& why, std::vector<StepOutput>& out) {
@@ -146,8 +149,13 @@ std::vector<StepOutput> Engine::step() {
   const int64_t bs = cfg_.block_size;
 
   // 1. One decode token per running request, oldest first. When blocks run out, preempt the youngest
-  // running request not scheduled in this step (possibly this one); a request longer than the whole
-  // cache fails.
+  // request that holds blocks and is not scheduled in this step (a running one, or one whose prefill is
+  // under way; possibly this one). A sequence longer than the whole cache fails.
+  auto scheduled = [&](int64_t id) {
+    for (const Scheduled& x : sched)
+      if (x.r->id == id) return true;
+    return false;
+  };
   const std::vector<int64_t> running = running_;
   for (int64_t id : running) {
     Request& r = requests_.at(id);
@@ -160,13 +168,10 @@ std::vector<StepOutput> Engine::step() {
       continue;
     }
     while (!ensure_blocks(r, r.computed + 1)) {
-      int64_t victim = -1;
-      for (auto it = running_.rbegin(); it != running_.rend() && victim < 0; ++it) {
-        bool scheduled = false;
-        for (const Scheduled& x : sched) scheduled |= x.r->id == *it;
-        if (!scheduled) victim = *it;
-      }
-      preempt(requests_.at(victim));  // r itself is unscheduled, so a victim always exists
+      int64_t victim = -1;  // the youngest holder of blocks (ids grow with arrival)
+      for (const auto& [rid, q] : requests_)
+        if (!q.blocks.empty() && q.finish == FinishReason::None && !scheduled(rid) && rid > victim) victim = rid;
+      preempt(requests_.at(victim));  // r holds blocks or needs none more, so a victim always exists
       if (victim == r.id) break;
     }
     if (!r.running) continue;
@@ -174,26 +179,22 @@ std::vector<StepOutput> Engine::step() {
     budget -= 1;
   }
 
-  // 2. Prefill chunks in arrival order within the remaining token budget.
+  // 2. Prefill chunks in arrival order within the remaining token budget. A request is admitted only
+  // when the blocks of its whole prompt are free, and they are reserved at once, so a prefill under way
+  // never starves; later requests do not overtake one that waits for blocks.
   const std::deque<int64_t> waiting = waiting_;
   for (int64_t id : waiting) {
     if (budget <= 0 || int64_t(sched.size()) >= cfg_.max_num_seqs) break;
     Request& r = requests_.at(id);
-    const int64_t remaining = int64_t(r.prompt.size()) - r.computed;
-    const int64_t capacity = (int64_t(r.blocks.size()) + int64_t(free_.size())) * bs - r.computed;
-    const int64_t chunk = std::min({remaining, budget, capacity});
-    if (chunk <= 0) {
-      if (sched.empty() && running_.empty()) {
-        // Nothing will free blocks: this request cannot fit even alone.
-        fail(r, "KV cache exhausted: the prompt needs " + std::to_string((int64_t(r.prompt.size()) + bs - 1) / bs) +
-                    " blocks of " + std::to_string(bs) + " tokens and the cache has " + std::to_string(cache_.num_blocks) +
-                    "; raise --kv-cache-mb or shorten the prompt",
-             out);
-        continue;
-      }
-      break;  // wait for blocks to be freed
+    const int64_t prompt_blocks = (int64_t(r.prompt.size()) + bs - 1) / bs;
+    if (prompt_blocks > cache_.num_blocks) {
+      fail(r, "KV cache exhausted: the prompt needs " + std::to_string(prompt_blocks) + " blocks of " + std::to_string(bs) +
+                  " tokens and the cache has " + std::to_string(cache_.num_blocks) + "; raise --kv-cache-mb or shorten the prompt",
+           out);
+      continue;
     }
-    ensure_blocks(r, r.computed + chunk);
+    if (!ensure_blocks(r, int64_t(r.prompt.size()))) break;  // wait for blocks
+    const int64_t chunk = std::min(int64_t(r.prompt.size()) - r.computed, budget);
     sched.push_back({&r, r.computed, chunk, r.computed + chunk == int64_t(r.prompt.size())});
     budget -= chunk;
   }

@@ -69,14 +69,14 @@ SamplingParams greedy(int64_t max_tokens) {
 }
 
 // Runs requests to completion; returns each request's generated tokens and recorded logits.
-struct Run {
+struct RunResult {
   std::vector<std::vector<int32_t>> tokens;
   std::vector<std::vector<std::vector<float>>> logits;
   std::vector<FinishReason> reasons;
   std::vector<std::string> errors;
   EngineStats stats;
 };
-Run run(Qwen3Model& m, const std::vector<std::vector<int32_t>>& prompts, const std::vector<SamplingParams>& params, EngineConfig cfg) {
+RunResult run_all(Qwen3Model& m, const std::vector<std::vector<int32_t>>& prompts, const std::vector<SamplingParams>& params, EngineConfig cfg) {
   cfg.record_logits = true;
   Engine e(m, cfg, {});
   std::vector<int64_t> ids;
@@ -84,7 +84,7 @@ Run run(Qwen3Model& m, const std::vector<std::vector<int32_t>>& prompts, const s
   int guard = 0;
   while (e.has_unfinished() && ++guard < 10000) e.step();
   EXPECT_LT(guard, 10000) << "engine did not finish";
-  Run r;
+  RunResult r;
   for (int64_t id : ids) {
     const Request& q = e.request(id);
     r.tokens.push_back(q.generated);
@@ -137,7 +137,7 @@ class EngineTest : public ::testing::TestWithParam<bool> {};
 TEST_P(EngineTest, PrefillThenDecodeMatchesFullForward) {
   Fixture f(GetParam());
   const std::vector<int32_t> prompt = prompt_ids(19, 1);
-  Run r = run(*f.model, {prompt}, {greedy(12)}, EngineConfig{});
+  RunResult r = run_all(*f.model, {prompt}, {greedy(12)}, EngineConfig{});
   ASSERT_EQ(r.tokens[0].size(), 12u);
   std::vector<int32_t> seq = prompt;
   seq.insert(seq.end(), r.tokens[0].begin(), r.tokens[0].end() - 1);
@@ -156,7 +156,7 @@ TEST_P(EngineTest, ChunkedPrefillEqualsUnchunked) {
   const std::vector<int32_t> prompt = prompt_ids(45, 2);
   EngineConfig whole, chunked;
   chunked.max_batched_tokens = 7;
-  Run a = run(*f.model, {prompt}, {greedy(6)}, whole), b = run(*f.model, {prompt}, {greedy(6)}, chunked);
+  RunResult a = run_all(*f.model, {prompt}, {greedy(6)}, whole), b = run_all(*f.model, {prompt}, {greedy(6)}, chunked);
   EXPECT_EQ(a.tokens[0], b.tokens[0]);
   EXPECT_GT(b.stats.steps, a.stats.steps);  // it really was chunked
   for (size_t j = 0; j < a.logits[0].size(); ++j) expect_close(b.logits[0][j], a.logits[0][j], "step " + std::to_string(j));
@@ -168,10 +168,10 @@ TEST_P(EngineTest, BatchGivesTheSameTokensAsEachAlone) {
   const std::vector<SamplingParams> params = {greedy(9), greedy(4), greedy(12), greedy(7)};
   EngineConfig cfg;
   cfg.max_batched_tokens = 20;  // prefills of different requests share steps with decodes
-  Run together = run(*f.model, prompts, params, cfg);
+  RunResult together = run_all(*f.model, prompts, params, cfg);
   for (size_t i = 0; i < prompts.size(); ++i) {
-    Run alone = run(*f.model, {prompts[i]}, {params[i]}, EngineConfig{});
-    EXPECT_EQ(together.tokens[i], alone.tokens[i]) << "request " << i;
+    RunResult alone = run_all(*f.model, {prompts[i]}, {params[i]}, EngineConfig{});
+    EXPECT_EQ(together.tokens[i], alone.tokens[0]) << "request " << i;
     for (size_t j = 0; j < alone.logits[0].size(); ++j)
       expect_close(together.logits[i][j], alone.logits[0][j], "request " + std::to_string(i) + " step " + std::to_string(j));
   }
@@ -187,12 +187,12 @@ TEST_P(EngineTest, SamplingIsSeededAndBatchInvariant) {
   p.ignore_eos = true;
   p.seed = 1234;
   const auto prompt = prompt_ids(9, 7);
-  Run a = run(*f.model, {prompt}, {p}, EngineConfig{});
-  Run b = run(*f.model, {prompt_ids(4, 8), prompt, prompt_ids(13, 9)}, {greedy(3), p, greedy(5)}, EngineConfig{});
+  RunResult a = run_all(*f.model, {prompt}, {p}, EngineConfig{});
+  RunResult b = run_all(*f.model, {prompt_ids(4, 8), prompt, prompt_ids(13, 9)}, {greedy(3), p, greedy(5)}, EngineConfig{});
   EXPECT_EQ(a.tokens[0], b.tokens[1]);  // same seed, different batch: same tokens
   SamplingParams q = p;
   q.seed = 99;
-  Run c = run(*f.model, {prompt}, {q}, EngineConfig{});
+  RunResult c = run_all(*f.model, {prompt}, {q}, EngineConfig{});
   EXPECT_NE(a.tokens[0], c.tokens[0]);  // another seed gives another sample (10 tokens at temperature 1)
 }
 
@@ -203,12 +203,12 @@ TEST_P(EngineTest, KvExhaustionPreemptsThenCompletes) {
   EngineConfig small;
   small.block_size = 4;
   small.num_blocks = 14;  // 56 tokens: one request (40) fits, three at once do not
-  Run tight = run(*f.model, prompts, params, small);
+  RunResult tight = run_all(*f.model, prompts, params, small);
   EXPECT_GT(tight.stats.preemptions, 0);
   for (size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(tight.reasons[i], FinishReason::Length) << tight.errors[i];
-    Run alone = run(*f.model, {prompts[i]}, {params[i]}, EngineConfig{});
-    EXPECT_EQ(tight.tokens[i], alone.tokens[i]) << "request " << i;
+    RunResult alone = run_all(*f.model, {prompts[i]}, {params[i]}, EngineConfig{});
+    EXPECT_EQ(tight.tokens[i], alone.tokens[0]) << "request " << i;
   }
 }
 
@@ -217,7 +217,7 @@ TEST_P(EngineTest, RequestLargerThanTheCacheFailsAloneWithAClearError) {
   EngineConfig small;
   small.block_size = 4;
   small.num_blocks = 6;  // 24 tokens
-  Run r = run(*f.model, {prompt_ids(30, 13), prompt_ids(5, 14), prompt_ids(10, 15)}, {greedy(3), greedy(3), greedy(30)}, small);
+  RunResult r = run_all(*f.model, {prompt_ids(30, 13), prompt_ids(5, 14), prompt_ids(10, 15)}, {greedy(3), greedy(3), greedy(30)}, small);
   EXPECT_EQ(r.reasons[0], FinishReason::Error);
   EXPECT_NE(r.errors[0].find("KV cache exhausted"), std::string::npos) << r.errors[0];
   EXPECT_NE(r.errors[0].find("--kv-cache-mb"), std::string::npos);
@@ -230,7 +230,7 @@ TEST_P(EngineTest, RequestLargerThanTheCacheFailsAloneWithAClearError) {
 TEST_P(EngineTest, StopsOnEosAndMaxTokens) {
   Fixture f(GetParam());
   const auto prompt = prompt_ids(8, 16);
-  Run free_run = run(*f.model, {prompt}, {greedy(5)}, EngineConfig{});
+  RunResult free_run = run_all(*f.model, {prompt}, {greedy(5)}, EngineConfig{});
   ASSERT_EQ(free_run.tokens[0].size(), 5u);
   EXPECT_EQ(free_run.reasons[0], FinishReason::Length);
   // Make the third greedy token an eos id: generation stops right after it.
