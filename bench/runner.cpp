@@ -70,23 +70,29 @@ int run(const Options& o, FILE* out) {
   Context ctx(o.backend.c_str(), o.threads);
   const int threads = opdev_context_num_threads(ctx);
   std::fprintf(stderr, "measuring the machine (read bandwidth, FMA peak) with %d threads...\n", threads);
-  const Machine m = measure_machine(threads);
-  std::fprintf(out, "backend %s (%s), %d threads; measured: read %.1f GB/s, float32 FMA %.0f GFLOP/s, bfloat16 dot %s GFLOP/s\n",
-               o.backend.c_str(), opdev_context_describe(ctx), threads, m.read_gbps, m.f32_gflops,
-               m.bf16_gflops > 0 ? fmt(m.bf16_gflops, 4).c_str() : "n/a");
-  std::fprintf(out, "%-16s %-14s %-34s %-9s %10s %8s %9s %6s %6s %6s\n", "op", "model", "shape", "dtype", "time (us)", "GB/s",
-               "GFLOP/s", "%bw", "%peak", "roof");
-  if (o.csv)
-    std::fprintf(o.csv, "op,model,tokens,shape,dtype,time_us,gbps,gflops,frac_bw,frac_peak,roofline_frac,read_gbps,peak_gflops\n");
+  const Machine before = measure_machine(threads);
+  struct Row {
+    const BenchCase* b;
+    DLDataType dt;
+    double t, bytes, flops;
+    std::string error;
+  };
+  std::vector<Row> rows;
   CostCapture cap;
   opdev_profiler prof{&cap, on_begin, nullptr};
   int failures = 0;
+  size_t total = 0;
+  for (const BenchCase& b : registry())
+    if (contains(o.ops, b.c.op) && contains(o.models, b.model) && contains(o.tokens, b.tokens)) total += b.c.dtypes.size();
+  size_t done = 0;
   for (const BenchCase& b : registry()) {
     if (!contains(o.ops, b.c.op) || !contains(o.models, b.model) || !contains(o.tokens, b.tokens)) continue;
     const opdev_op op = opdev_op_from_name(b.c.op.c_str());
     for (DLDataType dt : b.c.dtypes) {
+      ++done;
       if (std::none_of(o.dtypes.begin(), o.dtypes.end(), [&](DLDataType x) { return same_dtype(x, dt); })) continue;
       if (!opdev_supports(ctx, op, dt)) continue;
+      Row row{&b, dt, 0, 0, 0, ""};
       try {
         conformance::Instance inst(b.c, ctx, dt);
         // One call with the profiler to capture the cost formula, then warm-up.
@@ -103,34 +109,62 @@ int run(const Options& o, FILE* out) {
           double t0 = now();
           for (int i = 0; i < batch; ++i) check(inst.run());
           check(opdev_synchronize(ctx));
-          double dt = (now() - t0) / batch;
-          times.push_back(dt);
+          double dt_s = (now() - t0) / batch;
+          times.push_back(dt_s);
           if (now() - start > o.min_seconds && times.size() >= 5) break;
-          if (dt * batch < 1e-3) batch *= 2;
+          if (dt_s * batch < 1e-3) batch *= 2;
           if (times.size() > 10000) break;
         }
         std::sort(times.begin(), times.end());
-        const double t = times[times.size() / 2];
-        const double peak = same_dtype(dt, kBFloat16) && m.bf16_gflops > 0 ? m.bf16_gflops : m.f32_gflops;
-        const double gbps = cap.bytes / t / 1e9, gflops = cap.flops / t / 1e9;
-        const double fbw = gbps / m.read_gbps, fpk = gflops / peak;
-        const double roof = std::max(cap.bytes / (m.read_gbps * 1e9), cap.flops / (peak * 1e9)) / t;
-        std::fprintf(out, "%-16s %-14s %-34s %-9s %10.2f %8s %9s %5.0f%% %5.0f%% %5.0f%%\n", b.c.op.c_str(), b.model.c_str(),
-                     b.shape.c_str(), dtype_str(dt), t * 1e6, fmt(gbps).c_str(), fmt(gflops).c_str(), 100 * fbw, 100 * fpk,
-                     100 * roof);
-        std::fflush(out);
-        if (o.csv)
-          std::fprintf(o.csv, "%s,%s,%lld,\"%s\",%s,%.3f,%.4g,%.4g,%.4f,%.4f,%.4f,%.4g,%.4g\n", b.c.op.c_str(), b.model.c_str(),
-                       (long long)b.tokens, b.shape.c_str(), dtype_str(dt), t * 1e6, gbps, gflops, fbw, fpk, roof, m.read_gbps, peak);
+        row.t = times[times.size() / 2];
+        row.bytes = cap.bytes;
+        row.flops = cap.flops;
       } catch (const std::exception& e) {
         opdev_context_set_profiler(ctx, nullptr);
-        std::fprintf(out, "%-16s %-14s %-34s %-9s FAILED: %s\n", b.c.op.c_str(), b.model.c_str(), b.shape.c_str(), dtype_str(dt), e.what());
+        row.error = e.what();
         ++failures;
       }
+      rows.push_back(row);
+      std::fprintf(stderr, "\r[%zu/%zu] %-16s %-14s %-9s %10.2f us   ", done, total, b.c.op.c_str(), b.model.c_str(), dtype_str(dt),
+                   row.t * 1e6);
     }
   }
+  std::fprintf(stderr, "\nmeasuring the machine again...\n");
+  // Measured before and after the cases: a shared machine can lose a core for a while, and a roofline
+  // against a depressed measurement would flatter every op. The better of each is the reference.
+  const Machine after = measure_machine(threads);
+  Machine m = before;
+  m.read_gbps = std::max(before.read_gbps, after.read_gbps);
+  m.f32_gflops = std::max(before.f32_gflops, after.f32_gflops);
+  m.bf16_gflops = std::max(before.bf16_gflops, after.bf16_gflops);
+  auto bf16_str = [](const Machine& x) { return x.bf16_gflops > 0 ? fmt(x.bf16_gflops, 4) : std::string("n/a"); };
+  std::fprintf(out, "backend %s (%s), %d threads; measured before / after the cases: read %.1f / %.1f GB/s, float32 FMA %.0f / %.0f "
+                    "GFLOP/s, bfloat16 dot %s / %s GFLOP/s (the larger is the reference)\n",
+               o.backend.c_str(), opdev_context_describe(ctx), threads, before.read_gbps, after.read_gbps, before.f32_gflops, after.f32_gflops,
+               bf16_str(before).c_str(), bf16_str(after).c_str());
+  std::fprintf(out, "%-16s %-14s %-34s %-9s %10s %8s %9s %6s %6s %6s\n", "op", "model", "shape", "dtype", "time (us)", "GB/s",
+               "GFLOP/s", "%bw", "%peak", "roof");
+  if (o.csv)
+    std::fprintf(o.csv, "op,model,tokens,shape,dtype,time_us,gbps,gflops,frac_bw,frac_peak,roofline_frac,read_gbps,peak_gflops\n");
+  for (const Row& r : rows) {
+    const BenchCase& b = *r.b;
+    if (!r.error.empty()) {
+      std::fprintf(out, "%-16s %-14s %-34s %-9s FAILED: %s\n", b.c.op.c_str(), b.model.c_str(), b.shape.c_str(), dtype_str(r.dt),
+                   r.error.c_str());
+      continue;
+    }
+    const double peak = same_dtype(r.dt, kBFloat16) && m.bf16_gflops > 0 ? m.bf16_gflops : m.f32_gflops;
+    const double gbps = r.bytes / r.t / 1e9, gflops = r.flops / r.t / 1e9;
+    const double fbw = gbps / m.read_gbps, fpk = gflops / peak;
+    const double roof = std::max(r.bytes / (m.read_gbps * 1e9), r.flops / (peak * 1e9)) / r.t;
+    std::fprintf(out, "%-16s %-14s %-34s %-9s %10.2f %8s %9s %5.0f%% %5.0f%% %5.0f%%\n", b.c.op.c_str(), b.model.c_str(), b.shape.c_str(),
+                 dtype_str(r.dt), r.t * 1e6, fmt(gbps).c_str(), fmt(gflops).c_str(), 100 * fbw, 100 * fpk, 100 * roof);
+    if (o.csv)
+      std::fprintf(o.csv, "%s,%s,%lld,\"%s\",%s,%.3f,%.4g,%.4g,%.4f,%.4f,%.4f,%.4g,%.4g\n", b.c.op.c_str(), b.model.c_str(),
+                   (long long)b.tokens, b.shape.c_str(), dtype_str(r.dt), r.t * 1e6, gbps, gflops, fbw, fpk, roof, m.read_gbps, peak);
+  }
   std::fprintf(out, "(%%bw: achieved GB/s / measured read bandwidth; %%peak: GFLOP/s / measured peak for the dtype; roof: roofline time "
-                    "max(bytes/bw, flops/peak) / measured time)\n");
+                    "max(bytes/bw, flops/peak) / measured time; above 100%%: the working set stays in cache)\n");
   return failures;
 }
 

@@ -17,6 +17,7 @@ void add_make_model(CLI::App& app);  // opdev make-model: synthetic Hugging Face
 void add_run(CLI::App& app);         // opdev run: one prompt, streamed
 void add_chat(CLI::App& app);        // opdev chat: interactive multi-turn
 void add_logits(CLI::App& app);      // opdev logits: float32 logits of every position -> .npy
+void add_bench_model(CLI::App& app); // opdev bench-model: ppN / tgM tokens/s beside the bandwidth floor
 
 // Parses "float32,bf16" etc.; throws CLI::ValidationError on an unknown name.
 std::vector<DLDataType> parse_dtypes(const std::vector<std::string>& names);

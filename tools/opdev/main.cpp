@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   opdev::cli::add_run(app);
   opdev::cli::add_chat(app);
   opdev::cli::add_logits(app);
+  opdev::cli::add_bench_model(app);
   app.add_subcommand("backends", "List the backends of this build and whether each runs here")->callback([] {
     for (int i = 0; i < opdev_backend_count(); ++i) {
       const char* n = opdev_backend_name(i);

@@ -1,0 +1,66 @@
+// opdev bench-model: prompt processing and decode speed of a checkpoint (llama-bench style ppN / tgM),
+// beside the decode floor: bytes of weights one decode step reads / the read bandwidth measured in the
+// same run.
+#include <chrono>
+#include <cstdio>
+
+#include "bench.h"
+#include "model_session.h"
+
+namespace opdev::cli {
+
+void add_bench_model(CLI::App& app) {
+  struct Opts {
+    ModelOptions m;
+    int64_t prompt_tokens = 512, gen_tokens = 64;
+    int reps = 2;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* c = app.add_subcommand("bench-model", "Prompt (ppN) and decode (tgM) tokens/s of a checkpoint beside the bandwidth floor");
+  add_model_options(c, o->m);
+  c->add_option("--prompt-tokens,-P", o->prompt_tokens, "Prompt length")->default_val(512);
+  c->add_option("--gen-tokens,-G", o->gen_tokens, "Generated tokens")->default_val(64);
+  c->add_option("--reps,-r", o->reps, "Repetitions (the best is reported)")->default_val(2);
+  c->callback([o] {
+    auto s = open_session(o->m, false);
+    const model::ModelConfig& cfg = s->model->config();
+    const int threads = opdev_context_num_threads(s->ctx);
+    std::fprintf(stderr, "measuring read bandwidth with %d threads...\n", threads);
+    const bench::Machine mach = bench::measure_machine(threads);
+    double best_pp = 0, best_tg = 0;
+    for (int rep = 0; rep < o->reps; ++rep) {
+      model::EngineConfig ec = engine_config(o->m);
+      ec.max_batched_tokens = std::max<int64_t>(o->m.chunk, 1);
+      model::Engine engine(*s->model, ec, {});
+      std::vector<int32_t> prompt;
+      for (int64_t i = 0; i < o->prompt_tokens; ++i) prompt.push_back(int32_t((i * 7919 + 13) % std::min<int64_t>(cfg.vocab_size, 150000)));
+      model::SamplingParams p;
+      p.temperature = 0;
+      p.max_tokens = o->gen_tokens;
+      p.ignore_eos = true;
+      engine.add_request(prompt, p);
+      auto t0 = std::chrono::steady_clock::now();
+      double t_first = 0;
+      int64_t produced = 0;
+      while (engine.has_unfinished())
+        for (const model::StepOutput& so : engine.step()) {
+          if (!so.error.empty()) throw model::ModelError(so.error);
+          if (!so.new_tokens.empty() && produced++ == 0)
+            t_first = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
+      const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double pp = double(o->prompt_tokens) / t_first, tg = produced > 1 ? double(produced - 1) / (total - t_first) : 0;
+      best_pp = std::max(best_pp, pp);
+      best_tg = std::max(best_tg, tg);
+    }
+    const double bytes = s->model->decode_weight_bytes();
+    const double floor_tps = mach.read_gbps * 1e9 / bytes;
+    std::printf("| model | dtype | threads | pp%lld tok/s | tg%lld tok/s | weights read per token | read GB/s | floor tok/s | tg / floor |\n",
+                (long long)o->prompt_tokens, (long long)o->gen_tokens);
+    std::printf("|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
+    std::printf("| %s | %s | %d | %.1f | %.1f | %.0f MB | %.1f | %.1f | %.0f%% |\n", o->m.model.c_str(), dtype_str(s->model->dtype()), threads,
+                best_pp, best_tg, bytes / 1e6, mach.read_gbps, floor_tps, 100.0 * best_tg / floor_tps);
+  });
+}
+
+}  // namespace opdev::cli
