@@ -1,6 +1,7 @@
 // The public C API beyond the ops: contexts, options, memory, supports(), the profiler hook, errors.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -199,6 +200,56 @@ TEST(Api, ProfilerHookSeesEveryValidatedCall) {
   ASSERT_EQ(opdev_context_set_profiler(cpu, nullptr), OPDEV_STATUS_SUCCESS);
   ASSERT_EQ(opdev_rms_norm(cpu, to, tx, tw, 1e-6), OPDEV_STATUS_SUCCESS);
   EXPECT_EQ(rec.begins, 1);
+}
+
+TEST(Api, ProfilerHookSeesOutputsScalarsLabelAndCallIndex) {
+  opdev::Context cpu("cpu");
+  struct Seen {
+    int num_outputs = -1;
+    std::vector<std::pair<std::string, double>> scalars;
+    std::string label;
+    std::vector<uint64_t> calls;
+  } seen;
+  opdev_profiler p{};
+  p.user = &seen;
+  p.op_begin = [](void* u, const opdev_op_info* info) {
+    auto* s = static_cast<Seen*>(u);
+    ASSERT_GE(info->struct_size, sizeof(opdev_op_info));
+    s->num_outputs = info->num_outputs;
+    s->scalars.clear();
+    for (int i = 0; i < info->num_scalars; ++i) s->scalars.emplace_back(info->scalars[i].name, info->scalars[i].value);
+    s->label = info->label;
+    s->calls.push_back(info->call_index);
+  };
+  ASSERT_EQ(opdev_context_set_profiler(cpu, &p), OPDEV_STATUS_SUCCESS);
+  float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, r[8] = {0}, w[4] = {1, 1, 1, 1}, out[8], rout[8];
+  opdev::TensorRef tx(x, opdev::kFloat32, {2, 4}), tr(r, opdev::kFloat32, {2, 4}), tw(w, opdev::kFloat32, {4}),
+      to(out, opdev::kFloat32, {2, 4}), tro(rout, opdev::kFloat32, {2, 4});
+  EXPECT_STREQ(opdev_context_label(cpu), "");
+  ASSERT_EQ(opdev_context_set_label(cpu, "layers.7.input_layernorm"), OPDEV_STATUS_SUCCESS);
+  ASSERT_EQ(opdev_add_rms_norm(cpu, to, tro, tx, tr, tw, 0.25), OPDEV_STATUS_SUCCESS);
+  EXPECT_EQ(seen.num_outputs, 2);  // out and residual_out
+  EXPECT_EQ(seen.scalars, (std::vector<std::pair<std::string, double>>{{"eps", 0.25}}));
+  EXPECT_EQ(seen.label, "layers.7.input_layernorm");
+  ASSERT_EQ(opdev_context_set_label(cpu, nullptr), OPDEV_STATUS_SUCCESS);
+  ASSERT_EQ(opdev_rms_norm(cpu, to, tx, tw, 1e-6), OPDEV_STATUS_SUCCESS);
+  EXPECT_EQ(seen.num_outputs, 1);
+  EXPECT_EQ(seen.label, "");
+  EXPECT_EQ(seen.calls, (std::vector<uint64_t>{0, 1}));
+}
+
+TEST(Api, ErrorsNameTheContextLabel) {
+  opdev::Context cpu("cpu");
+  float x[4] = {1, 2, 3, 4}, w[2] = {1, 1}, out[4];
+  opdev::TensorRef tx(x, opdev::kFloat32, {2, 2}), tw(w, opdev::kFloat32, {2}), to(out, opdev::kFloat32, {2, 2});
+  ASSERT_EQ(opdev_context_set_label(cpu, "layers.3.self_attn.q_norm"), OPDEV_STATUS_SUCCESS);
+  EXPECT_EQ(opdev_rms_norm(cpu, to, tx, tw, -1.0), OPDEV_STATUS_INVALID_ARGUMENT);
+  const std::string msg = opdev_last_error();
+  EXPECT_EQ(msg.rfind("opdev_rms_norm: eps: ", 0), 0u) << msg;
+  EXPECT_NE(msg.find(" (at layers.3.self_attn.q_norm)"), std::string::npos) << msg;
+  // Errors outside op calls carry no stale label.
+  EXPECT_NE(opdev_malloc(cpu, 16, nullptr), OPDEV_STATUS_SUCCESS);
+  EXPECT_EQ(std::string(opdev_last_error()).find("(at "), std::string::npos) << opdev_last_error();
 }
 
 TEST(Api, LastErrorIsPerThreadAndClearedBySuccess) {

@@ -164,6 +164,12 @@ OPDEV_API opdev_status opdev_memcpy(opdev_context* ctx, void* dst, const void* s
 /* Profiler hook                                                                                    */
 /* ------------------------------------------------------------------------------------------------ */
 
+/* A named scalar argument of an op call (ints and enums are exact in a double). */
+typedef struct opdev_op_scalar {
+  const char* name;
+  double value;
+} opdev_op_scalar;
+
 /* What the front-end knows about one op call, passed to the profiler hook. */
 typedef struct opdev_op_info {
   size_t struct_size;
@@ -174,6 +180,12 @@ typedef struct opdev_op_info {
   const char* const* tensor_names;
   double bytes;                      /* minimum bytes the op moves (its cost formula) */
   double flops;                      /* floating-point operations (its cost formula) */
+  /* The fields below exist when struct_size covers them (added in 0.2). */
+  int num_outputs;                   /* tensors[0 .. num_outputs) are written (in-place ones included) */
+  int num_scalars;                   /* non-tensor arguments in signature order; a struct argument */
+  const opdev_op_scalar* scalars;    /* (rope_cache's scaling) is flattened into its fields */
+  const char* label;                 /* the context's label at the call (opdev_context_set_label), or "" */
+  uint64_t call_index;               /* 0-based count of validated op calls on this context */
 } opdev_op_info;
 
 typedef struct opdev_profiler {
@@ -185,6 +197,13 @@ typedef struct opdev_profiler {
 /* Installs (or with NULL removes) a hook called around every op that passed validation. The struct is
  * copied. */
 OPDEV_API opdev_status opdev_context_set_profiler(opdev_context* ctx, const opdev_profiler* profiler);
+
+/* Labels the op calls that follow on this context (e.g. "layers.3.self_attn.qkv_proj"): the label reaches
+ * the profiler hook and is appended to error messages as " (at <label>)". The string is copied; NULL or ""
+ * clears it. Runtimes set it per op so that traces and errors say where in the model a call came from. */
+OPDEV_API opdev_status opdev_context_set_label(opdev_context* ctx, const char* label);
+/* The current label ("" if none). Valid until the next opdev_context_set_label on ctx. */
+OPDEV_API const char* opdev_context_label(const opdev_context* ctx);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Operators. Shape comments use T tokens, H hidden size, D head_dim, E experts, k experts per token. */

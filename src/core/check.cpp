@@ -7,6 +7,7 @@ namespace opdev {
 OpCheck::OpCheck(const opdev_context* ctx) : ctx_(ctx) {
   if (!ctx) fail(OPDEV_STATUS_INVALID_ARGUMENT, "ctx: expected a context, got NULL");
   device_ = ctx->device;
+  set_error_context(ctx->label.c_str());
   host_visible_ = device_.device_type == kDLCPU;
 }
 

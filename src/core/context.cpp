@@ -171,6 +171,16 @@ OPDEV_API opdev_status opdev_memcpy(opdev_context* ctx, void* dst, const void* s
   });
 }
 
+OPDEV_API opdev_status opdev_context_set_label(opdev_context* ctx, const char* label) {
+  return api_call("opdev_context_set_label", [&] {
+    check_ctx(ctx);
+    ctx->label = label ? label : "";
+    return OPDEV_STATUS_SUCCESS;
+  });
+}
+
+OPDEV_API const char* opdev_context_label(const opdev_context* ctx) { return ctx ? ctx->label.c_str() : ""; }
+
 OPDEV_API opdev_status opdev_context_set_profiler(opdev_context* ctx, const opdev_profiler* profiler) {
   return api_call("opdev_context_set_profiler", [&] {
     check_ctx(ctx);

@@ -1,7 +1,9 @@
 // The context: a backend bound to a device, plus threads, determinism, allocator, scratch and profiler.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "core/allocator.h"
 #include "core/backend.h"
@@ -17,6 +19,8 @@ struct opdev_context {
   opdev::ScratchArena scratch;
   bool has_profiler = false;
   opdev_profiler profiler{};
+  std::string label;         // opdev_context_set_label: reaches the profiler hook and error messages
+  uint64_t call_index = 0;   // validated op calls so far (opdev_op_info::call_index)
 };
 
 namespace opdev {

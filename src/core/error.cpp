@@ -1,13 +1,23 @@
 #include "core/error.h"
 
+#include "core/logging.h"
+
 #include "opdev/opdev.h"
 
 namespace opdev {
 namespace {
 thread_local std::string g_last_error;
+thread_local const char* g_error_context = nullptr;
 }
 
-void set_last_error(const std::string& message) { g_last_error = message; }
+void set_last_error(const std::string& message) {
+  g_last_error = message;
+  log(LogLevel::Debug, "error: ", message);
+}
+void set_error_context(const char* label) { g_error_context = label; }
+std::string error_context_suffix() {
+  return g_error_context && *g_error_context ? cat(" (at ", g_error_context, ")") : std::string();
+}
 void clear_last_error() { g_last_error.clear(); }
 
 }  // namespace opdev

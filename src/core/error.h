@@ -44,6 +44,10 @@ template <class... Args>
 
 void set_last_error(const std::string& message);
 void clear_last_error();
+// Where the current API call happens (the context's label, set by the op front-end), appended to its
+// error message as " (at <label>)"; cleared when the next API call starts.
+void set_error_context(const char* label);
+std::string error_context_suffix();
 
 // Runs fn (which returns opdev_status) and converts any exception into a status + last-error message.
 // `where` prefixes messages that do not already name their function (e.g. "opdev_malloc").
@@ -51,16 +55,17 @@ template <class Fn>
 opdev_status api_call(const char* where, Fn&& fn) noexcept {
   try {
     clear_last_error();
+    set_error_context(nullptr);
     opdev_status s = fn();
     return s;
   } catch (const Error& e) {
-    set_last_error(cat(where, ": ", e.what()));
+    set_last_error(cat(where, ": ", e.what(), error_context_suffix()));
     return e.status();
   } catch (const std::bad_alloc&) {
-    set_last_error(cat(where, ": out of host memory"));
+    set_last_error(cat(where, ": out of host memory", error_context_suffix()));
     return OPDEV_STATUS_OUT_OF_MEMORY;
   } catch (const std::exception& e) {
-    set_last_error(cat(where, ": internal error: ", e.what()));
+    set_last_error(cat(where, ": internal error: ", e.what(), error_context_suffix()));
     return OPDEV_STATUS_INTERNAL;
   } catch (...) {
     set_last_error(cat(where, ": internal error: unknown exception"));

@@ -2,6 +2,7 @@
 #include "model/qwen3.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "model/error.h"
@@ -26,6 +27,24 @@ void ok(opdev_status s, const char* what, int64_t layer = -1) {
   std::string where = layer >= 0 ? "layer " + std::to_string(layer) + " " + what : std::string(what);
   throw ModelError(where + ": " + opdev_status_string(s) + ": " + opdev_last_error());
 }
+
+// Labels the next op calls "layers.<l>.<what>" (or "<what>" outside the layers) for the profiler, the
+// precision tools and error messages.
+void at(opdev_context* ctx, const char* what, int64_t layer) {
+  if (layer < 0) {
+    opdev_context_set_label(ctx, what);
+    return;
+  }
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "layers.%lld.%s", static_cast<long long>(layer), what);
+  opdev_context_set_label(ctx, buf);
+}
+
+#define OP(what, layer, call) \
+  do {                        \
+    at(ctx_, what, layer);    \
+    ok(call, what, layer);    \
+  } while (0)
 
 TensorRef view(const Tensor& t, std::vector<int64_t> shape, std::vector<int64_t> strides, int64_t elem_offset) {
   return TensorRef(t.buf.data(), t.dtype, std::move(shape), std::move(strides), t.ref.get()->device,
@@ -284,20 +303,22 @@ void Qwen3Model::forward(const BatchInputs& in, KvCache& cache, Tensor& logits) 
 
   // residual = embedding; x = input_layernorm(residual) of layer 0 (later layers fuse the add).
   TensorRef residual = s.residual.rows(0, T), x = s.x.rows(0, T), mlp_out = s.mlp_out.rows(0, T);
-  ok(opdev_embedding(ctx_, residual, embed_, s.ids), "embedding");
-  ok(opdev_rms_norm(ctx_, x, residual, layers_[0].input_norm, c.rms_norm_eps), "input_layernorm", 0);
+  OP("embedding", -1, opdev_embedding(ctx_, residual, embed_, s.ids));
+  OP("input_layernorm", 0, opdev_rms_norm(ctx_, x, residual, layers_[0].input_norm, c.rms_norm_eps));
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     layer(l, T, cache);
     const Tensor& next_norm = l + 1 < c.num_hidden_layers ? layers_[size_t(l + 1)].input_norm : final_norm_;
     // residual += mlp_out; x = norm(residual)
-    ok(opdev_add_rms_norm(ctx_, x, residual, mlp_out, residual, next_norm, c.rms_norm_eps),
-       l + 1 < c.num_hidden_layers ? "input_layernorm" : "final norm", l + 1 < c.num_hidden_layers ? l + 1 : -1);
+    const bool last = l + 1 == c.num_hidden_layers;
+    OP(last ? "norm" : "input_layernorm", last ? -1 : l + 1,
+       opdev_add_rms_norm(ctx_, x, residual, mlp_out, residual, next_norm, c.rms_norm_eps));
   }
   // Gather the rows that need logits, then the lm_head.
   TensorRef sel = s.sel.rows(0, R);
-  ok(opdev_embedding(ctx_, sel, x, s.logit_rows), "gather logit rows");
+  OP("gather_logit_rows", -1, opdev_embedding(ctx_, sel, x, s.logit_rows));
   if (logits.shape != std::vector<int64_t>{R, V} || !same_dtype(logits.dtype, dtype_)) logits = Tensor(ctx_, dtype_, {R, V}, "logits");
-  ok(opdev_linear(ctx_, logits, sel, c.tie_word_embeddings ? embed_ : lm_head_, nullptr), "lm_head");
+  OP("lm_head", -1, opdev_linear(ctx_, logits, sel, c.tie_word_embeddings ? embed_ : lm_head_, nullptr));
+  opdev_context_set_label(ctx_, nullptr);
 }
 
 void Qwen3Model::layer(int64_t l, int64_t T, KvCache& cache) {
@@ -308,43 +329,43 @@ void Qwen3Model::layer(int64_t l, int64_t T, KvCache& cache) {
   const int64_t QKV = (Hq + 2 * Hk) * D;
   TensorRef x = s.x.rows(0, T), qkv = s.qkv.rows(0, T);
   // Attention.
-  ok(opdev_linear(ctx_, qkv, x, w.qkv_w, c.attention_bias ? w.qkv_b.ref.get() : nullptr), "qkv_proj", l);
+  OP("self_attn.qkv_proj", l, opdev_linear(ctx_, qkv, x, w.qkv_w, c.attention_bias ? w.qkv_b.ref.get() : nullptr));
   TensorRef q = view(s.qkv, {T, Hq, D}, {QKV, D, 1}, 0);
   TensorRef k = view(s.qkv, {T, Hk, D}, {QKV, D, 1}, Hq * D);
   TensorRef v = view(s.qkv, {T, Hk, D}, {QKV, D, 1}, (Hq + Hk) * D);
-  ok(opdev_rms_norm(ctx_, q, q, w.q_norm, c.rms_norm_eps), "q_norm", l);
-  ok(opdev_rms_norm(ctx_, k, k, w.k_norm, c.rms_norm_eps), "k_norm", l);
-  ok(opdev_rope(ctx_, q, k, s.positions, cos_sin_, 1), "rope", l);
-  ok(opdev_reshape_and_cache(ctx_, cache.k[size_t(l)], cache.v[size_t(l)], k, v, s.slots), "reshape_and_cache", l);
+  OP("self_attn.q_norm", l, opdev_rms_norm(ctx_, q, q, w.q_norm, c.rms_norm_eps));
+  OP("self_attn.k_norm", l, opdev_rms_norm(ctx_, k, k, w.k_norm, c.rms_norm_eps));
+  OP("self_attn.rope", l, opdev_rope(ctx_, q, k, s.positions, cos_sin_, 1));
+  OP("self_attn.reshape_and_cache", l, opdev_reshape_and_cache(ctx_, cache.k[size_t(l)], cache.v[size_t(l)], k, v, s.slots));
   TensorRef attn3 = view(s.attn, {T, Hq, D}, {}, 0);
-  ok(opdev_paged_attention(ctx_, attn3, nullptr, q, cache.k[size_t(l)], cache.v[size_t(l)], s.block_table, s.cu, s.seqlens,
-                           1.0 / std::sqrt(double(D)), 1),
-     "attention", l);
+  OP("self_attn.attention", l,
+     opdev_paged_attention(ctx_, attn3, nullptr, q, cache.k[size_t(l)], cache.v[size_t(l)], s.block_table, s.cu, s.seqlens,
+                           1.0 / std::sqrt(double(D)), 1));
   TensorRef o = s.mlp_out.rows(0, T), residual = s.residual.rows(0, T);
-  ok(opdev_linear(ctx_, o, s.attn.rows(0, T), w.o_w, c.attention_bias ? w.o_b.ref.get() : nullptr), "o_proj", l);
+  OP("self_attn.o_proj", l, opdev_linear(ctx_, o, s.attn.rows(0, T), w.o_w, c.attention_bias ? w.o_b.ref.get() : nullptr));
   // residual += o; x = post_attention_layernorm(residual)
-  ok(opdev_add_rms_norm(ctx_, x, residual, o, residual, w.post_norm, c.rms_norm_eps), "post_attention_layernorm", l);
+  OP("post_attention_layernorm", l, opdev_add_rms_norm(ctx_, x, residual, o, residual, w.post_norm, c.rms_norm_eps));
   // MLP into mlp_out.
   TensorRef mlp_out = s.mlp_out.rows(0, T);
   if (!w.moe) {
     TensorRef gu = s.gate_up.rows(0, T), act = s.act.rows(0, T);
-    ok(opdev_linear(ctx_, gu, x, w.gate_up_w, nullptr), "gate_up_proj", l);
-    ok(opdev_silu_and_mul(ctx_, act, gu), "silu_and_mul", l);
-    ok(opdev_linear(ctx_, mlp_out, act, w.down_w, nullptr), "down_proj", l);
+    OP("mlp.gate_up_proj", l, opdev_linear(ctx_, gu, x, w.gate_up_w, nullptr));
+    OP("mlp.silu_and_mul", l, opdev_silu_and_mul(ctx_, act, gu));
+    OP("mlp.down_proj", l, opdev_linear(ctx_, mlp_out, act, w.down_w, nullptr));
     return;
   }
   const int64_t k_ = c.num_experts_per_tok;
   TensorRef router = s.router.rows(0, T), tw = s.topk_w.rows(0, T), tid = s.topk_ids.rows(0, T);
-  ok(opdev_linear(ctx_, router, x, w.router_w, nullptr), "router", l);
-  ok(opdev_moe_gating_topk(ctx_, tw, tid, router, nullptr, OPDEV_MOE_SCORING_SOFTMAX, c.norm_topk_prob ? 1 : 0, 1, 1, 1.0),
-     "moe_gating_topk", l);
+  OP("mlp.gate", l, opdev_linear(ctx_, router, x, w.router_w, nullptr));
+  OP("mlp.moe_gating_topk", l,
+     opdev_moe_gating_topk(ctx_, tw, tid, router, nullptr, OPDEV_MOE_SCORING_SOFTMAX, c.norm_topk_prob ? 1 : 0, 1, 1, 1.0));
   TensorRef px = s.permuted.rows(0, T * k_), rows = s.rows.rows(0, T * k_);
-  ok(opdev_moe_permute(ctx_, px, s.offsets, rows, x, tid), "moe_permute", l);
+  OP("mlp.moe_permute", l, opdev_moe_permute(ctx_, px, s.offsets, rows, x, tid));
   TensorRef egu = s.egu.rows(0, T * k_), eact = s.eact.rows(0, T * k_), ey = s.ey.rows(0, T * k_);
-  ok(opdev_grouped_matmul(ctx_, egu, px, w.experts_gate_up_w, s.offsets), "experts gate_up", l);
-  ok(opdev_silu_and_mul(ctx_, eact, egu), "experts silu_and_mul", l);
-  ok(opdev_grouped_matmul(ctx_, ey, eact, w.experts_down_w, s.offsets), "experts down", l);
-  ok(opdev_moe_unpermute(ctx_, mlp_out, ey, tw, rows), "moe_unpermute", l);
+  OP("mlp.experts.gate_up", l, opdev_grouped_matmul(ctx_, egu, px, w.experts_gate_up_w, s.offsets));
+  OP("mlp.experts.silu_and_mul", l, opdev_silu_and_mul(ctx_, eact, egu));
+  OP("mlp.experts.down", l, opdev_grouped_matmul(ctx_, ey, eact, w.experts_down_w, s.offsets));
+  OP("mlp.moe_unpermute", l, opdev_moe_unpermute(ctx_, mlp_out, ey, tw, rows));
 }
 
 }  // namespace opdev::model

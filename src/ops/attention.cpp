@@ -138,7 +138,8 @@ OPDEV_API opdev_status opdev_paged_attention(opdev_context* ctx, const DLTensor*
     const bool empty = (Tq == 0 || Hq == 0);
     return dispatch(c, a, a.q.dtype, empty, cost,
                     {{"out", out}, {"softmax_lse", softmax_lse}, {"q", q}, {"key_cache", key_cache}, {"value_cache", value_cache},
-                     {"block_table", block_table}, {"cu_seqlens_q", cu_seqlens_q}, {"seq_lens_kv", seq_lens_kv}});
+                     {"block_table", block_table}, {"cu_seqlens_q", cu_seqlens_q}, {"seq_lens_kv", seq_lens_kv}},
+                    {{"scale", scale}, {"causal", double(causal)}});
   });
 }
 

@@ -37,11 +37,24 @@ struct NamedTensor {
 
 std::string supported_dtypes(const Backend& be, opdev_op op);
 
+// How many leading tensors of the op's signature it writes (in-place arguments included).
+constexpr int op_num_outputs(opdev_op op) {
+  switch (op) {
+    case OPDEV_OP_ADD_RMS_NORM:
+    case OPDEV_OP_ROPE:
+    case OPDEV_OP_MOE_GATING_TOPK:
+    case OPDEV_OP_RESHAPE_AND_CACHE:
+    case OPDEV_OP_PAGED_ATTENTION: return 2;
+    case OPDEV_OP_MOE_PERMUTE: return 3;
+    default: return 1;
+  }
+}
+
 // Dispatches a validated call. `empty` short-circuits work-free calls (after the dtype check). cost_fn is
 // only evaluated when a profiler is installed.
 template <class Args, class CostFn>
 opdev_status dispatch(const OpCheck& c, const Args& a, DType act_dtype, bool empty, CostFn&& cost_fn,
-                      std::initializer_list<NamedTensor> tensors) {
+                      std::initializer_list<NamedTensor> tensors, std::initializer_list<opdev_op_scalar> scalars = {}) {
   opdev_context* ctx = const_cast<opdev_context*>(c.ctx());
   const Backend& be = *ctx->backend;
   constexpr opdev_op op = OpTraits<Args>::id;
@@ -53,6 +66,7 @@ opdev_status dispatch(const OpCheck& c, const Args& a, DType act_dtype, bool emp
   if (empty) return OPDEV_STATUS_SUCCESS;
 
   ExecContext ex{ctx, ctx->state, ctx->num_threads, ctx->deterministic};
+  const uint64_t call_index = ctx->call_index++;
   opdev_op_info info{};
   const DLTensor* ts[16];
   const char* names[16];
@@ -73,6 +87,11 @@ opdev_status dispatch(const OpCheck& c, const Args& a, DType act_dtype, bool emp
     info.tensor_names = names;
     info.bytes = cost.bytes;
     info.flops = cost.flops;
+    info.num_outputs = op_num_outputs(op);
+    info.num_scalars = int(scalars.size());
+    info.scalars = scalars.size() ? scalars.begin() : nullptr;
+    info.label = ctx->label.c_str();
+    info.call_index = call_index;
     if (ctx->profiler.op_begin) ctx->profiler.op_begin(ctx->profiler.user, &info);
   }
   opdev_status s;

@@ -102,7 +102,9 @@ OPDEV_API opdev_status opdev_moe_gating_topk(opdev_context* ctx, const DLTensor*
                     8.0 * double(a.logits.numel)};
     };
     return dispatch(c, a, a.logits.dtype, T == 0, cost,
-                    {{"topk_weights", topk_weights}, {"topk_ids", topk_ids}, {"logits", logits}, {"correction_bias", correction_bias}});
+                    {{"topk_weights", topk_weights}, {"topk_ids", topk_ids}, {"logits", logits}, {"correction_bias", correction_bias}},
+                    {{"scoring", double(scoring)}, {"renormalize", double(renormalize)}, {"n_group", double(n_group)},
+                     {"topk_group", double(topk_group)}, {"routed_scaling_factor", routed_scaling_factor}});
   });
 }
 

@@ -28,7 +28,7 @@ OPDEV_API opdev_status opdev_rms_norm(opdev_context* ctx, const DLTensor* out, c
     c.finite_positive("eps", eps);
     a.eps = eps;
     auto cost = [&] { return OpCost{nbytes(a.x) + nbytes(a.out) + nbytes(a.weight), 4.0 * double(a.x.numel)}; };
-    return dispatch(c, a, a.x.dtype, a.x.empty(), cost, {{"out", out}, {"x", x}, {"weight", weight}});
+    return dispatch(c, a, a.x.dtype, a.x.empty(), cost, {{"out", out}, {"x", x}, {"weight", weight}}, {{"eps", eps}});
   });
 }
 
@@ -68,7 +68,7 @@ OPDEV_API opdev_status opdev_add_rms_norm(opdev_context* ctx, const DLTensor* ou
       return OpCost{nbytes(a.x) + nbytes(a.residual) + nbytes(a.out) + nbytes(a.residual_out) + nbytes(a.weight), 5.0 * double(a.x.numel)};
     };
     return dispatch(c, a, a.x.dtype, a.x.empty(), cost,
-                    {{"out", out}, {"residual_out", residual_out}, {"x", x}, {"residual", residual}, {"weight", weight}});
+                    {{"out", out}, {"residual_out", residual_out}, {"x", x}, {"residual", residual}, {"weight", weight}}, {{"eps", eps}});
   });
 }
 

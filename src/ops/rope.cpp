@@ -123,7 +123,7 @@ OPDEV_API opdev_status opdev_rope(opdev_context* ctx, const DLTensor* q, const D
       return OpCost{2.0 * rotated * double(a.q.itemsize()) + nbytes(a.positions) + rows * double(rot) * 4.0, 3.0 * rotated};
     };
     return dispatch(c, a, a.q.dtype, empty, cost,
-                    {{"q", q}, {"k", k}, {"positions", positions}, {"cos_sin_cache", cos_sin_cache}});
+                    {{"q", q}, {"k", k}, {"positions", positions}, {"cos_sin_cache", cos_sin_cache}}, {{"is_neox", double(is_neox)}});
   });
 }
 
@@ -149,7 +149,18 @@ OPDEV_API opdev_status opdev_rope_cache(opdev_context* ctx, const DLTensor* cos_
     }
     // One cos or sin and one scaling per element (transcendentals counted as one operation).
     auto cost = [&] { return OpCost{nbytes(a.cos_sin_cache), 2.0 * double(a.cos_sin_cache.numel)}; };
-    return dispatch(c, a, a.cos_sin_cache.dtype, a.cos_sin_cache.empty(), cost, {{"cos_sin_cache", cos_sin_cache}});
+    const opdev_rope_scaling& sc = a.scaling;
+    return dispatch(c, a, a.cos_sin_cache.dtype, a.cos_sin_cache.empty(), cost, {{"cos_sin_cache", cos_sin_cache}},
+                    {{"theta", theta},
+                     {"scaling.type", double(sc.type)},
+                     {"scaling.factor", sc.factor},
+                     {"scaling.original_max_position_embeddings", double(sc.original_max_position_embeddings)},
+                     {"scaling.beta_fast", sc.beta_fast},
+                     {"scaling.beta_slow", sc.beta_slow},
+                     {"scaling.mscale", sc.mscale},
+                     {"scaling.mscale_all_dim", sc.mscale_all_dim},
+                     {"scaling.attention_factor", sc.attention_factor},
+                     {"scaling.truncate", double(sc.truncate)}});
   });
 }
 
