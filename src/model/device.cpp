@@ -48,6 +48,9 @@ Tensor::Tensor(opdev_context* ctx, DLDataType dt, std::vector<int64_t> shp, cons
 }
 
 TensorRef Tensor::rows(int64_t row0, int64_t nrows) const {
+  if (!defined() || row0 < 0 || nrows < 0 || row0 + nrows > shape[0])
+    throw ModelError("internal error: rows [" + std::to_string(row0) + ", " + std::to_string(row0 + nrows) + ") of a tensor with " +
+                     (defined() ? std::to_string(shape[0]) : std::string("no")) + " rows");
   std::vector<int64_t> s = shape;
   int64_t row_elems = 1;
   for (size_t d = 1; d < shape.size(); ++d) row_elems *= shape[d];

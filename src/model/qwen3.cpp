@@ -313,7 +313,11 @@ void Qwen3Model::forward(const BatchInputs& in, KvCache& cache, Tensor& logits) 
     OP(last ? "norm" : "input_layernorm", last ? -1 : l + 1,
        opdev_add_rms_norm(ctx_, x, residual, mlp_out, residual, next_norm, c.rms_norm_eps));
   }
-  // Gather the rows that need logits, then the lm_head.
+  // Gather the rows that need logits, then the lm_head (none in a step of prefill chunks only).
+  if (R == 0) {
+    opdev_context_set_label(ctx_, nullptr);
+    return;
+  }
   TensorRef sel = s.sel.rows(0, R);
   OP("gather_logit_rows", -1, opdev_embedding(ctx_, sel, x, s.logit_rows));
   if (logits.shape != std::vector<int64_t>{R, V} || !same_dtype(logits.dtype, dtype_)) logits = Tensor(ctx_, dtype_, {R, V}, "logits");

@@ -36,12 +36,15 @@ ModelConfig small_config(bool moe) {
 }
 
 struct Fixture {
+  static inline int counter = 0;  // distinct directories for fixtures alive at the same time
   std::string dir;
   std::unique_ptr<Checkpoint> ckpt;
-  opdev::Context ctx{"cpu"};
+  opdev::Context ctx;
   std::unique_ptr<Qwen3Model> model;
-  explicit Fixture(bool moe) {
-    dir = (fs::temp_directory_path() / ("opdev_engine_test_" + std::string(moe ? "moe" : "dense") + "_" + std::to_string(::getpid()))).string();
+  // compute: the model's compute dtype; deterministic and threads: the context's flag and thread count.
+  explicit Fixture(bool moe, DLDataType compute = opdev::kFloat32, bool deterministic = false, int threads = 0)
+      : ctx("cpu", threads, deterministic) {
+    dir = (fs::temp_directory_path() / ("opdev_engine_test_" + std::string(moe ? "moe" : "dense") + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++))).string();
     SyntheticOptions o;
     o.config = small_config(moe);
     o.dtype = StDtype::F32;
@@ -49,7 +52,7 @@ struct Fixture {
     o.overwrite = true;
     write_synthetic_checkpoint(dir, o);
     ckpt = Checkpoint::open(dir);
-    model = std::make_unique<Qwen3Model>(*ckpt, ctx, opdev::kFloat32);
+    model = std::make_unique<Qwen3Model>(*ckpt, ctx, compute);
   }
   ~Fixture() { fs::remove_all(dir); }
 };
@@ -194,6 +197,42 @@ TEST_P(EngineTest, SamplingIsSeededAndBatchInvariant) {
   q.seed = 99;
   RunResult c = run_all(*f.model, {prompt}, {q}, EngineConfig{});
   EXPECT_NE(a.tokens[0], c.tokens[0]);  // another seed gives another sample (10 tokens at temperature 1)
+}
+
+// Deterministic mode (OPDEV_DETERMINISTIC / the context flag): logits are bitwise identical across runs,
+// thread counts and batch compositions, in float32 and bfloat16 compute.
+TEST_P(EngineTest, DeterministicModeIsBitwiseBatchInvariant) {
+  const std::vector<std::vector<int32_t>> prompts = {prompt_ids(5, 3), prompt_ids(31, 4), prompt_ids(1, 5), prompt_ids(17, 6)};
+  const std::vector<SamplingParams> params = {greedy(9), greedy(4), greedy(12), greedy(7)};
+  EngineConfig mixed;
+  mixed.max_batched_tokens = 20;  // prefill chunks of different requests share steps with decodes
+  for (DLDataType dt : {opdev::kFloat32, opdev::kBFloat16}) {
+    SCOPED_TRACE(dt.code == kDLBfloat ? "bfloat16" : "float32");
+    Fixture f(GetParam(), dt, /*deterministic=*/true, /*threads=*/2);
+    RunResult together = run_all(*f.model, prompts, params, mixed);
+    RunResult again = run_all(*f.model, prompts, params, mixed);
+    EXPECT_EQ(again.logits, together.logits) << "two identical runs differ";
+    Fixture f1(GetParam(), dt, /*deterministic=*/true, /*threads=*/1);
+    RunResult one_thread = run_all(*f1.model, prompts, params, mixed);
+    EXPECT_EQ(one_thread.logits, together.logits) << "1 thread differs from 2 threads";
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      RunResult alone = run_all(*f.model, {prompts[i]}, {params[i]}, EngineConfig{});
+      EXPECT_EQ(together.tokens[i], alone.tokens[0]) << "request " << i;
+      EXPECT_EQ(together.logits[i], alone.logits[0]) << "request " << i << ": batched logits differ from the request alone";
+    }
+  }
+}
+
+// Without the flag the way a prompt is cut into steps changes the bits (a chunk of at most 16 rows takes
+// another matmul kernel than a longer one), so the test above can fail; the values still agree within
+// the parity bound (ChunkedPrefillEqualsUnchunked).
+TEST_P(EngineTest, WithoutDeterministicModeChunkingChangesTheBits) {
+  Fixture f(GetParam(), opdev::kFloat32, /*deterministic=*/false, /*threads=*/2);
+  const auto prompt = prompt_ids(31, 4);
+  EngineConfig chunked;
+  chunked.max_batched_tokens = 20;  // 20 + 11 rows
+  RunResult a = run_all(*f.model, {prompt}, {greedy(2)}, chunked), b = run_all(*f.model, {prompt}, {greedy(2)}, EngineConfig{});
+  EXPECT_NE(a.logits[0][0], b.logits[0][0]);
 }
 
 TEST_P(EngineTest, KvExhaustionPreemptsThenCompletes) {

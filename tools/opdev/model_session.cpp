@@ -12,6 +12,8 @@ void add_model_options(CLI::App* c, ModelOptions& o) {
   c->add_option("--backend,-b", o.backend, "Backend to run on")->default_val("cpu");
   c->add_option("--dtype", o.dtype, "Compute dtype: float32, bfloat16, float16 (default: the checkpoint's)");
   c->add_option("--threads,-t", o.threads, "Threads (0 = all cores)");
+  c->add_flag("--deterministic", o.deterministic,
+              "Bitwise-reproducible results across runs, thread counts and batch compositions (slower prefill)");
   c->add_option("--kv-cache-mb", o.kv_cache_mb, "KV cache budget in MiB")->default_val(512);
   c->add_option("--chunk", o.chunk, "Prefill tokens per forward (chunked prefill)")->default_val(512);
   c->add_option("--max-seqs", o.max_seqs, "Sequences batched per forward")->default_val(16);
@@ -54,7 +56,7 @@ std::unique_ptr<Session> open_session(const ModelOptions& o, bool need_tokenizer
     std::fflush(stderr);
   };
   s->ckpt = model::Checkpoint::open(o.model, [&](size_t d, size_t t, const std::string&) { bar(d, t, "checking"); });
-  s->ctx = Context(o.backend.c_str(), o.threads);
+  s->ctx = Context(o.backend.c_str(), o.threads, o.deterministic);
   std::string dt = o.dtype;
   if (dt.empty()) dt = s->ckpt->config().torch_dtype.empty() ? "bfloat16" : s->ckpt->config().torch_dtype;
   s->model = std::make_unique<model::Qwen3Model>(*s->ckpt, s->ctx, model::parse_compute_dtype(dt),
@@ -68,10 +70,11 @@ std::unique_ptr<Session> open_session(const ModelOptions& o, bool need_tokenizer
   }
   s->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!o.quiet)
-    std::fprintf(stderr, "loaded %s: %s, %lld layers, %.0f MiB of %s weights on %s (%s, %d threads) in %.1f s\n", o.model.c_str(),
+    std::fprintf(stderr, "loaded %s: %s, %lld layers, %.0f MiB of %s weights on %s (%s, %d threads%s) in %.1f s\n", o.model.c_str(),
                  s->ckpt->config().architecture.c_str(), (long long)s->ckpt->config().num_hidden_layers,
                  double(s->model->weight_bytes()) / (1 << 20), dtype_str(s->model->dtype()), o.backend.c_str(),
-                 opdev_context_describe(s->ctx), opdev_context_num_threads(s->ctx), s->load_seconds);
+                 opdev_context_describe(s->ctx), opdev_context_num_threads(s->ctx),
+                 opdev_context_deterministic(s->ctx) ? ", deterministic" : "", s->load_seconds);
   return s;
 }
 

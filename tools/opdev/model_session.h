@@ -22,6 +22,7 @@ struct ModelOptions {
   int64_t chunk = 512;       // prefill tokens per forward
   int64_t max_seqs = 16;
   bool quiet = false;        // no progress bar
+  bool deterministic = false;  // bitwise-reproducible, batch-invariant kernels (also OPDEV_DETERMINISTIC=1)
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o);

@@ -14,7 +14,8 @@
 //    into kv chunks. Each chunk leaves its (max, sum, unnormalised acc) per row and a second pass combines
 //    the chunks in chunk order.
 // The split depends only on q_len and kv_len, never on the thread count, and every item is computed by
-// one thread with the same code, so results do not depend on the thread count.
+// one thread with the same code, so results do not depend on the thread count. Deterministic contexts
+// never split, so a query row's result is the same in both item shapes (batch invariance).
 //
 // The paged cache defeats the hardware prefetchers (each block is somewhere else), so the rows of the
 // next key tile are prefetched one slot at a time while the current tile's scores are computed.
@@ -357,7 +358,9 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
     s.q_len = cu[(b + 1) * a.cu_seqlens_q.strides[0]] - s.q0;
     s.kv_len = kvl[b * a.seq_lens_kv.strides[0]];
     s.short_q = s.q_len <= kShortQ;
-    s.chunks = s.short_q && s.kv_len > kChunk ? (s.kv_len + kChunk - 1) / kChunk : 1;
+    // Deterministic contexts never split: a split sequence combines partial softmaxes in another order
+    // than the same query in a long-query item, so its result would depend on the batch's shape.
+    s.chunks = !ex.deterministic && s.short_q && s.kv_len > kChunk ? (s.kv_len + kChunk - 1) / kChunk : 1;
     s.part_row = part_rows;
     if (s.chunks > 1) part_rows += s.chunks * s.q_len * p.Hq;
     if (s.q_len > 0) n_items += s.short_q ? s.chunks : p.Hk * ((s.q_len + nq_tile - 1) / nq_tile);

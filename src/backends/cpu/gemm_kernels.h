@@ -8,7 +8,7 @@
 // then rounded once to the storage type T.
 //
 // Two paths, chosen by the product's row count M (never by the thread count, so results are
-// reproducible):
+// reproducible; deterministic contexts always take gemv, see takes_gemm):
 //  - gemv (M <= kGemvMaxRows: decode, MoE experts with few rows). Tiles of 4 weight rows x up to 4 x
 //    rows, read straight from x and w; accumulators are vectors along K (vdpbf16ps on bf16 pairs for
 //    bfloat16 on AVX-512, FMA otherwise), one horizontal sum per output. Every weight row is streamed
@@ -398,7 +398,7 @@ inline void gemv_tile(const T* const* xr, const T* const* wr, const T* const* pf
   reduce_tile<MB>(acc, res);
 }
 
-// Rows m0..m1 (at most kGemvMaxRows) x weight rows n0..n1 of product p. Tiles past the ends repeat the last
+// Rows m0..m1 (at most kGemvMaxRows, or any count in deterministic contexts) x weight rows n0..n1 of product p. Tiles past the ends repeat the last
 // row (same arithmetic, results dropped), so every element sees exactly the same operations.
 template <class T>
 void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
@@ -513,7 +513,10 @@ struct Item {
   double cost;
 };
 
-inline bool takes_gemm(int64_t M, int64_t K) { return M > kGemvMaxRows && K > 0; }
+// Deterministic contexts take the gemv path at every M: its per-element arithmetic does not depend on M
+// (each x row has its own accumulators, tiles past the ends repeat rows), so a row's result does not
+// depend on the other rows of the batch (batch invariance), at the price of prefill speed.
+inline bool takes_gemm(int64_t M, int64_t K, bool deterministic) { return !deterministic && M > kGemvMaxRows && K > 0; }
 
 // Computes products[0..count): cuts them into items, balances the items' estimated cost over the threads
 // (contiguous ranges, so each thread mostly reads its own weights), runs them.
@@ -531,7 +534,7 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
         for (int64_t n = 0; n < p.N; ++n) p.out[m * p.ldo + n] = p.bias ? p.bias[n] : from_f32<T>(0.0f);
       continue;
     }
-    if (takes_gemm(p.M, p.K)) {
+    if (takes_gemm(p.M, p.K, ex.deterministic)) {
       nitems += ((p.M + kMC - 1) / kMC) * ((p.N + kNC - 1) / kNC);
       any_gemm = true;
       blocked_k |= k_block<T>(p.K) < p.K;
@@ -555,7 +558,7 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
     for (int64_t q = 0; q < count; ++q) {
       const Mat<T>& p = probs[q];
       ops[q] = Operand{p.x, p.ldx};
-      if (conv && takes_gemm(p.M, p.K) && p.N > 0) {
+      if (conv && takes_gemm(p.M, p.K, ex.deterministic) && p.N > 0) {
         ops[q] = Operand{conv + off, p.K};
         off += p.M * p.K;
       }
@@ -589,7 +592,7 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
       items[ni++] = Item{q, m0, m1, n0, n1, g, c};
       total += c;
     };
-    if (takes_gemm(p.M, p.K)) {
+    if (takes_gemm(p.M, p.K, ex.deterministic)) {
       for (int64_t n0 = 0; n0 < p.N; n0 += kNC)
         for (int64_t m0 = 0; m0 < p.M; m0 += kMC) add(m0, std::min(p.M, m0 + kMC), n0, std::min(p.N, n0 + kNC), true);
     } else {
