@@ -75,6 +75,23 @@ OPDEV_API const char* opdev_last_error(void);
 OPDEV_API void opdev_version(int* major, int* minor, int* patch);
 OPDEV_API const char* opdev_version_string(void);
 
+/* Logging. One sink for the library and the programs built on it: lines "opdev [level] component: message"
+ * on stderr, or appended to the file named by OPDEV_LOG_FILE; the level comes from OPDEV_LOG_LEVEL
+ * (error | warn | info | debug; default warn). The library logs context creation (info), backend choices
+ * and every error it returns (debug). */
+typedef enum opdev_log_level {
+  OPDEV_LOG_ERROR = 0,
+  OPDEV_LOG_WARN = 1,
+  OPDEV_LOG_INFO = 2,
+  OPDEV_LOG_DEBUG = 3,
+  OPDEV_LOG_MAX_ENUM = 0x7FFFFFFF
+} opdev_log_level;
+
+/* 1 if lines of this level are written (check before formatting an expensive message). */
+OPDEV_API int opdev_log_enabled(opdev_log_level level);
+/* Writes one line if the level is enabled. component (e.g. "engine") may be NULL; message must not be NULL. */
+OPDEV_API void opdev_log(opdev_log_level level, const char* component, const char* message);
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Operators and backends                                                                           */
 /* ------------------------------------------------------------------------------------------------ */

@@ -55,3 +55,20 @@ void log_write(LogLevel level, const std::string& message) {
 }
 
 }  // namespace opdev
+
+extern "C" {
+
+OPDEV_API int opdev_log_enabled(opdev_log_level level) {
+  return level >= OPDEV_LOG_ERROR && level <= OPDEV_LOG_DEBUG && opdev::log_enabled(opdev::LogLevel(int(level)));
+}
+
+OPDEV_API void opdev_log(opdev_log_level level, const char* component, const char* message) {
+  if (!message || !opdev_log_enabled(level)) return;
+  try {
+    opdev::log_write(opdev::LogLevel(int(level)), component && *component ? opdev::cat(component, ": ", message) : std::string(message));
+  } catch (...) {
+    // Logging never fails its caller.
+  }
+}
+
+}  // extern "C"

@@ -55,6 +55,7 @@ int64_t Engine::add_request(std::vector<int32_t> prompt, SamplingParams p) {
   r.prompt = std::move(prompt);
   r.params = std::move(p);
   const int64_t id = r.id;
+  log(OPDEV_LOG_DEBUG, "engine", "request ", id, " added: ", r.prompt_len, " prompt tokens, at most ", r.params.max_tokens, " new");
   requests_.emplace(id, std::move(r));
   waiting_.push_back(id);
   return id;
@@ -91,6 +92,7 @@ void Engine::preempt(Request& r) {
   r.computed = 0;
   ++r.preemptions;
   ++stats_.preemptions;
+  log(OPDEV_LOG_INFO, "engine", "request ", r.id, " preempted (KV cache full); it will recompute ", r.prompt.size(), " tokens");
   if (r.running) {
     r.running = false;
     running_.erase(std::remove(running_.begin(), running_.end(), r.id), running_.end());
@@ -102,6 +104,7 @@ void Engine::fail(Request& r, const std::string& why, std::vector<StepOutput>& o
   release(r);
   r.finish = FinishReason::Error;
   r.error = why;
+  log(OPDEV_LOG_WARN, "engine", "request ", r.id, " failed: ", why);
   running_.erase(std::remove(running_.begin(), running_.end(), r.id), running_.end());
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r.id), waiting_.end());
   StepOutput o;
@@ -218,7 +221,15 @@ std::vector<StepOutput> Engine::step() {
     for (int64_t b = 0; b < max_blocks; ++b) in.block_table.push_back(b < int64_t(r.blocks.size()) ? r.blocks[size_t(b)] : 0);
     if (s.sample) in.logit_rows.push_back(int32_t(in.ids.size() - 1));
   }
-  model_.forward(in, cache_, logits_);
+  try {
+    model_.forward(in, cache_, logits_);
+  } catch (const ModelError& e) {
+    // Which requests the failing step carried: the op's message already says which op and layer.
+    std::string ids;
+    for (const Scheduled& s : sched) ids += (ids.empty() ? "" : ", ") + std::to_string(s.r->id);
+    log(OPDEV_LOG_ERROR, "engine", "step ", stats_.steps, " (requests ", ids, ") failed: ", e.what());
+    throw ModelError("step " + std::to_string(stats_.steps) + " (requests " + ids + "): " + e.what());
+  }
   ++stats_.steps;
 
   // 4. Sampling on the device: one row per sequence that needs a token.
@@ -283,6 +294,7 @@ std::vector<StepOutput> Engine::step() {
       running_.push_back(r.id);
     }
     if (check_stop(r)) {
+      log(OPDEV_LOG_DEBUG, "engine", "request ", r.id, " finished (", finish_reason_name(r.finish), ") after ", r.generated.size(), " tokens");
       release(r);
       running_.erase(std::remove(running_.begin(), running_.end(), r.id), running_.end());
       o.finished = true;
