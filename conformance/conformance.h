@@ -114,6 +114,24 @@ struct Case {
   }
 };
 
+// ---- Contract tolerances -------------------------------------------------------------------------------
+
+// The tolerance terms the op contracts prescribe, in one place: the cases (cases/*.cpp) use these constants
+// and `opdev replay` checks a recorded call against ref with contract_tolerance(op).
+namespace contract {
+// Forward-error term of a float32 accumulation: mag_rtol on the same op evaluated on absolute values
+// (linear, grouped_matmul, paged_attention over value_cache, moe_unpermute).
+inline constexpr double kAccumulationRtol = 1.3e-6;
+inline constexpr int kRmsNormRoundings = 1;     // the normalised value is rounded before * weight
+inline constexpr int kAddRmsNormRoundings = 2;  // and the sum x + residual before it
+inline constexpr int kSiluAndMulRoundings = 1;  // silu(gate) is rounded before * up
+}  // namespace contract
+
+// The tolerance terms of `op`'s outputs, named as in its signature (opdev.h; outputs such as rms_norm's
+// "out" even where a case names the aliased in/out "x"). Empty terms for ops whose bound is the output
+// dtype's (rtol, atol) alone or exact. Throws std::invalid_argument for an unknown op name.
+Tolerance contract_tolerance(const std::string& op);
+
 // ---- Error cases -------------------------------------------------------------------------------------
 
 // Helper for error cases: allocates zero-filled device tensors on the context.

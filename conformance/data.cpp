@@ -1,6 +1,7 @@
 // Value generation, dtype encoding and the comparator of the conformance suite.
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 
 #include "conformance.h"
 
@@ -169,6 +170,29 @@ double Tolerance::mag_rtol_for(DLDataType t) const {
   if (it != mag_rtol.end()) return it->second;
   it = mag_rtol.find("*");
   return it != mag_rtol.end() ? it->second : 0.0;
+}
+
+Tolerance contract_tolerance(const std::string& op) {
+  Tolerance t;
+  if (op == "linear") {
+    t.mag_inputs = {"x", "weight", "bias"};
+  } else if (op == "grouped_matmul") {
+    t.mag_inputs = {"x", "weight"};
+  } else if (op == "paged_attention") {
+    t.mag_inputs = {"value_cache"};
+  } else if (op == "moe_unpermute") {
+    t.mag_inputs = {"permuted_y", "topk_weights"};
+  } else if (op == "rms_norm") {
+    t.roundings["out"] = contract::kRmsNormRoundings;
+  } else if (op == "add_rms_norm") {
+    t.roundings["out"] = contract::kAddRmsNormRoundings;
+  } else if (op == "silu_and_mul") {
+    t.roundings["out"] = contract::kSiluAndMulRoundings;
+  } else if (opdev_op_from_name(op.c_str()) == OPDEV_OP_COUNT) {
+    throw std::invalid_argument("contract_tolerance: unknown op '" + op + "'");
+  }
+  if (!t.mag_inputs.empty()) t.mag_rtol = {{"*", contract::kAccumulationRtol}};
+  return t;
 }
 
 double unit_roundoff(DLDataType t) {

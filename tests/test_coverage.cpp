@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "conformance.h"
@@ -51,6 +52,21 @@ TEST_P(Coverage, OpHasCasesAndRunsOnRefAndCpu) {
     const cf::Summary s = cf::run(o);
     EXPECT_GE(s.passed, 1) << name << " on " << backend;
     EXPECT_EQ(s.failed, 0) << name << " on " << backend << ": " << (s.results.empty() ? "" : s.results[0].detail);
+  }
+}
+
+// The cases' tolerance terms are the contract's (contract_tolerance, which `opdev replay` applies to recorded
+// calls): the same mag inputs and rtol, and the same rounding counts (a case may name an in-place output
+// by its aliased in/out).
+TEST(Coverage, CaseTolerancesAreTheContracts) {
+  for (const cf::Case& c : cf::registry().cases) {
+    const cf::Tolerance t = cf::contract_tolerance(c.op);
+    EXPECT_EQ(c.tol.mag_inputs, t.mag_inputs) << c.op << " / " << c.name;
+    EXPECT_EQ(c.tol.mag_rtol, t.mag_rtol) << c.op << " / " << c.name;
+    std::multiset<int> a, b;
+    for (const auto& [n, k] : c.tol.roundings) a.insert(k);
+    for (const auto& [n, k] : t.roundings) b.insert(k);
+    EXPECT_EQ(a, b) << c.op << " / " << c.name;
   }
 }
 

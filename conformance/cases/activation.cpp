@@ -24,7 +24,7 @@ Case& silu_case(const std::string& what, std::vector<int64_t> xshape, int64_t pa
   oshape.back() /= 2;
   c.input("x", xshape).normal(0, 2).strided(pad);
   c.output("out", oshape).strided(pad ? pad + 5 : 0);
-  c.roundings("out", 1);
+  c.roundings("out", contract::kSiluAndMulRoundings);
   c.call = [](Call& k) { return opdev_silu_and_mul(k.ctx, k["out"], k["x"]); };
   add(std::move(c));
   return registry().cases.back();

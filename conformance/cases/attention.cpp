@@ -94,7 +94,7 @@ void attn_case(const AttnSpec& sp) {
     return opdev_paged_attention(k.ctx, k["out"], k["softmax_lse"], k["q"], k["key_cache"], k["value_cache"], k["block_table"],
                                  k["cu_seqlens_q"], k["seq_lens_kv"], scale, causal);
   };
-  c.mag({"value_cache"}, 1.3e-6);
+  c.mag({"value_cache"}, contract::kAccumulationRtol);
   add(std::move(c));
 }
 

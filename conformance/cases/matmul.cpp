@@ -11,7 +11,7 @@ namespace opdev::conformance {
 
 namespace {
 
-constexpr double kMagRtol = 1.3e-6;
+constexpr double kMagRtol = contract::kAccumulationRtol;
 
 std::string dims(int64_t M, int64_t N, int64_t K) {
   return "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K);

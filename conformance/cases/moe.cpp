@@ -276,7 +276,7 @@ void unpermute_case(const std::string& what, int64_t T, int64_t H, int64_t E, in
   c.input("sorted_rows", {T * k}).dtype(kInt32).values(sorted_rows_of_router(k, E));
   c.output("out", {T, H}).strided(pad ? pad + 5 : 0);
   // float32 accumulation of k products: |error| <= k u sum_j |w_j y_j|.
-  c.mag({"permuted_y", "topk_weights"}, 1.3e-6);
+  c.mag({"permuted_y", "topk_weights"}, contract::kAccumulationRtol);
   c.call = [](Call& k) { return opdev_moe_unpermute(k.ctx, k["out"], k["permuted_y"], k["topk_weights"], k["sorted_rows"]); };
   add(std::move(c));
 }

@@ -25,11 +25,11 @@ void rms_case(const std::string& what, std::vector<int64_t> shape, int64_t pad, 
   if (in_place) {
     c.inout("x", shape).normal(0, 1).strided(pad);
     c.output("out", shape).alias_of = "x";
-    c.roundings("x", 1);
+    c.roundings("x", contract::kRmsNormRoundings);
   } else {
     c.input("x", shape).normal(0, 1).strided(pad);
     c.output("out", shape).strided(pad ? pad + 3 : 0);
-    c.roundings("out", 1);
+    c.roundings("out", contract::kRmsNormRoundings);
   }
   c.input("weight", {H}).uniform(0.5, 1.5);
   c.call = [](Call& k) { return opdev_rms_norm(k.ctx, k["out"], k["x"], k["weight"], kEps); };
@@ -46,13 +46,13 @@ void add_rms_case(const std::string& what, int64_t T, int64_t H, int64_t pad, bo
     c.inout("residual", {T, H}).normal(0, 2);
     c.output("out", {T, H}).alias_of = "x";
     c.output("residual_out", {T, H}).alias_of = "residual";
-    c.roundings("x", 2);
+    c.roundings("x", contract::kAddRmsNormRoundings);
   } else {
     c.input("x", {T, H}).normal(0, 1).strided(pad);
     c.input("residual", {T, H}).normal(0, 2).strided(pad);
     c.output("out", {T, H}).strided(pad);
     c.output("residual_out", {T, H});
-    c.roundings("out", 2);
+    c.roundings("out", contract::kAddRmsNormRoundings);
   }
   c.input("weight", {H}).uniform(0.5, 1.5);
   c.call = [](Call& k) {
@@ -73,7 +73,7 @@ void nan_case() {
   });
   c.input("weight", {33}).uniform(0.5, 1.5);
   c.output("out", {3, 33});
-  c.roundings("out", 1);
+  c.roundings("out", contract::kRmsNormRoundings);
   c.call = [](Call& k) { return opdev_rms_norm(k.ctx, k["out"], k["x"], k["weight"], kEps); };
   add(std::move(c));
 }

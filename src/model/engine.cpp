@@ -256,7 +256,9 @@ std::vector<StepOutput> Engine::step() {
     upload(ctx, t_seed, seeds.data(), t_seed.nbytes());
     upload(ctx, t_step, steps.data(), t_step.nbytes());
     if (sampled_.shape != std::vector<int64_t>{R}) sampled_ = Tensor(ctx, kInt32, {R}, "sampled ids");
+    opdev_context_set_label(ctx, "sample");  // for the profiler, dumps (--dump-filter sample) and errors
     opdev_status st = opdev_sample(ctx, sampled_, logits_, t_temp, t_topk, t_topp, t_seed, t_step);
+    opdev_context_set_label(ctx, nullptr);
     if (st != OPDEV_STATUS_SUCCESS) throw ModelError(std::string("sample: ") + opdev_status_string(st) + ": " + opdev_last_error());
     download(ctx, sampled.data(), sampled_, sampled_.nbytes());
     if (cfg_.record_logits) {

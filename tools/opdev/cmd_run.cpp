@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "inspect/inspect.h"
 #include "model_session.h"
 #include "text_stream.h"
 
@@ -13,7 +14,7 @@ void add_run(CLI::App& app) {
   struct Opts {
     ModelOptions m;
     SamplingOptions s;
-    std::string prompt, file, system;
+    std::string prompt, file, system, dump, dump_filter;
     bool raw = false, no_think = false;
   };
   auto o = std::make_shared<Opts>();
@@ -25,6 +26,8 @@ void add_run(CLI::App& app) {
   c->add_option("--system", o->system, "System message");
   c->add_flag("--raw", o->raw, "Tokenize the prompt as is (no chat template)");
   c->add_flag("--no-think", o->no_think, "Qwen3 non-thinking mode (empty <think> block)");
+  c->add_option("--dump", o->dump, "Dump every op call (inputs and outputs as .npy, index.json) into this new directory");
+  c->add_option("--dump-filter", o->dump_filter, "Dump only op calls whose label contains this text");
   c->callback([o] {
     std::string prompt = o->prompt;
     if (!o->file.empty()) {
@@ -35,7 +38,16 @@ void add_run(CLI::App& app) {
       prompt = ss.str();
     }
     if (prompt.empty()) throw CLI::ValidationError("--prompt", "give a prompt with --prompt or --file");
+    if (!o->dump_filter.empty() && o->dump.empty()) throw CLI::ValidationError("--dump-filter", "needs --dump DIR");
     auto s = open_session(o->m, true);
+    // After loading: the dump holds the forwards' op calls (and sampling), not the weight uploads.
+    std::unique_ptr<inspect::Hooks> hooks;
+    std::unique_ptr<inspect::Dumper> dumper;
+    if (!o->dump.empty()) {
+      hooks = std::make_unique<inspect::Hooks>(s->ctx);
+      dumper = std::make_unique<inspect::Dumper>(o->dump, o->dump_filter);
+      hooks->add(dumper.get());
+    }
     std::string text = prompt;
     if (!o->raw) {
       std::vector<model::ChatMessage> msgs;
@@ -70,6 +82,11 @@ void add_run(CLI::App& app) {
     std::printf("\n");
     std::fflush(stdout);
     if (reason == model::FinishReason::Error) throw model::ModelError(error);
+    if (dumper) {
+      hooks->check();
+      dumper->finish();
+      std::fprintf(stderr, "dump: %zu op calls in %s\n", dumper->entries(), o->dump.c_str());
+    }
     const double gen_time = total - first;
     std::fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tok/s) | generation: %lld tokens in %.3f s (%.1f tok/s) | finish: %s\n",
                  ids.size(), first, first > 0 ? double(ids.size()) / first : 0.0, (long long)generated, gen_time,

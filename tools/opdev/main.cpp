@@ -2,6 +2,9 @@
 //   opdev check [--backend B] [--op NAME] [--dtype D] [--filter S] [--quick]   conformance suite
 //   opdev bench [--backend B] [--op NAME] [--dtype D] [--model M] [--tokens T]  operator benchmarks
 //   opdev backends                                                               what this build has
+//   opdev compare / replay, run --dump                                           precision debugging
+// Exit status: 0 success; 1 a check failed (check, compare, replay); 2 usage errors (CLI11's own codes are
+// folded into 2) and runtime errors.
 #include <cstdio>
 
 #include "commands.h"
@@ -19,6 +22,8 @@ int main(int argc, char** argv) {
   opdev::cli::add_chat(app);
   opdev::cli::add_logits(app);
   opdev::cli::add_bench_model(app);
+  opdev::cli::add_compare(app);
+  opdev::cli::add_replay(app);
   app.add_subcommand("backends", "List the backends of this build and whether each runs here")->callback([] {
     for (int i = 0; i < opdev_backend_count(); ++i) {
       const char* n = opdev_backend_name(i);
@@ -28,7 +33,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);
+    return rc > 2 ? 2 : rc;
   } catch (const opdev::StatusError& e) {
     std::fprintf(stderr, "opdev: %s\n", e.what());
     return 2;
