@@ -186,6 +186,7 @@ typedef struct opdev_op_info {
   const opdev_op_scalar* scalars;    /* (rope_cache's scaling) is flattened into its fields */
   const char* label;                 /* the context's label at the call (opdev_context_set_label), or "" */
   uint64_t call_index;               /* 0-based count of validated op calls on this context */
+  DLDataType dtype;                  /* the activation dtype the backend runs (as opdev_supports takes it) */
 } opdev_op_info;
 
 typedef struct opdev_profiler {
