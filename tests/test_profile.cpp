@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "csv_reader.h"
 #include "opdev/opdev.hpp"
 
 namespace {
@@ -48,59 +49,12 @@ std::string read_all(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// RFC 4180: rows of fields; quoted fields may hold commas, doubled quotes and line breaks.
-std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, any = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
-        field += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        field += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-      any = true;
-    } else if (c == ',') {
-      row.push_back(field);
-      field.clear();
-    } else if (c == '\n') {
-      row.push_back(field);
-      rows.push_back(row);
-      row.clear();
-      field.clear();
-      any = false;
-    } else {
-      field += c;
-      any = true;
-    }
-  }
-  if (any || !row.empty()) {
-    row.push_back(field);
-    rows.push_back(row);
-  }
-  return rows;
-}
-
-// A CSV file as maps from the header's names.
+// A CSV file as maps from the header's names; every row has the header's field count.
 std::vector<std::map<std::string, std::string>> read_csv(const std::string& path) {
-  auto rows = parse_csv(read_all(path));
-  std::vector<std::map<std::string, std::string>> out;
-  if (rows.empty()) return out;
-  for (size_t r = 1; r < rows.size(); ++r) {
-    EXPECT_EQ(rows[r].size(), rows[0].size()) << path << " row " << r;
-    std::map<std::string, std::string> m;
-    for (size_t k = 0; k < rows[0].size() && k < rows[r].size(); ++k) m[rows[0][k]] = rows[r][k];
-    out.push_back(m);
-  }
-  return out;
+  int ragged = 0;
+  auto rows = opdev::test::read_csv(path, &ragged);
+  EXPECT_EQ(ragged, 0) << path;
+  return rows;
 }
 
 std::vector<json> complete_events(const json& trace) {
