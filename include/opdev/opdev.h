@@ -229,6 +229,7 @@ OPDEV_API const char* opdev_context_label(const opdev_context* ctx);
  * writes these files into a new directory DIR/ctx-<n> (the first n not taken) when it is destroyed.
  * Context creation fails, naming the path, when DIR cannot be created; a write that fails at destruction
  * is logged (OPDEV_LOG_LEVEL error). Without a profile, op calls cost nothing more than before.
+ * A profile follows its context's threading rule: do not write it while another thread runs ops on it.
  * docs/ARCHITECTURE.md, "Profiling", has the formulas. */
 typedef struct opdev_profile opdev_profile;
 
