@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "conformance.h"
+#include "profile/machine.h"
 
 namespace opdev::bench {
 
@@ -38,14 +39,9 @@ std::vector<BenchCase>& registry();
 #include "cases/families.def"
 #undef OPDEV_BENCH_FAMILY
 
-struct Machine {
-  int threads = 1;
-  double read_gbps = 0;      // streaming read of a buffer far larger than the caches
-  double f32_gflops = 0;     // float32 FMA throughput
-  double bf16_gflops = 0;    // bfloat16 dot-product throughput (AVX512-BF16), 0 when absent
-  std::string simd;          // widest vector unit used for the measurement
-};
-Machine measure_machine(int threads);
+// The machine measurement is the profiler's (src/profile/machine.h), in full.
+using profile::Machine;
+inline Machine measure_machine(int threads) { return profile::measure_machine(threads, profile::Effort::Full); }
 
 struct Options {
   std::string backend = "cpu";

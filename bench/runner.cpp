@@ -153,7 +153,7 @@ int run(const Options& o, FILE* out) {
                    r.error.c_str());
       continue;
     }
-    const double peak = same_dtype(r.dt, kBFloat16) && m.bf16_gflops > 0 ? m.bf16_gflops : m.f32_gflops;
+    const double peak = m.peak_gflops(r.dt);
     const double gbps = r.bytes / r.t / 1e9, gflops = r.flops / r.t / 1e9;
     const double fbw = gbps / m.read_gbps, fpk = gflops / peak;
     const double roof = std::max(r.bytes / (m.read_gbps * 1e9), r.flops / (peak * 1e9)) / r.t;

@@ -1,6 +1,8 @@
-/* The C interface used from plain C99: contexts, an op, errors, version, backends. Expected values come
- * from the op's definition computed here, not from opdev. */
+/* The C interface used from plain C99: contexts, an op, errors, version, backends, profiling. Expected
+ * values come from the op's definition computed here, not from opdev. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,6 +70,48 @@ int main(void) {
   EXPECT(opdev_rms_norm(ctx, &tout, &tx, &tw, -1.0) == OPDEV_STATUS_INVALID_ARGUMENT);
   EXPECT(strstr(opdev_last_error(), "eps") != NULL);
   EXPECT(strcmp(opdev_status_string(OPDEV_STATUS_OUT_OF_RANGE), "OPDEV_STATUS_OUT_OF_RANGE") == 0);
+
+  /* Profiling: record two calls (one labelled), write the files, read the report. */
+  {
+    opdev_profile_options po;
+    opdev_profile* prof = NULL;
+    const char* text = NULL;
+    char dir[] = "/tmp/opdev_c_api_XXXXXX";
+    char path[256];
+    FILE* f;
+    opdev_profile_options_init(&po);
+    EXPECT(po.struct_size == sizeof po);
+    po.read_gbps = 10.0;
+    po.peak_gflops = 100.0;
+    EXPECT(opdev_profile_begin(ctx, &po, &prof) == OPDEV_STATUS_SUCCESS);
+    EXPECT(prof != NULL);
+    EXPECT(opdev_context_set_label(ctx, "layers.0.input_layernorm") == OPDEV_STATUS_SUCCESS);
+    EXPECT(opdev_rms_norm(ctx, &tout, &tx, &tw, 1e-6) == OPDEV_STATUS_SUCCESS);
+    EXPECT(opdev_context_set_label(ctx, NULL) == OPDEV_STATUS_SUCCESS);
+    EXPECT(opdev_rms_norm(ctx, &tout, &tx, &tw, 1e-6) == OPDEV_STATUS_SUCCESS);
+    EXPECT(opdev_profile_num_calls(prof) == 2);
+    EXPECT(opdev_profile_report(prof, &text) == OPDEV_STATUS_SUCCESS);
+    EXPECT(text != NULL && strstr(text, "rms_norm") != NULL && strstr(text, "input_layernorm") != NULL);
+    EXPECT(mkdtemp(dir) != NULL);
+    EXPECT(opdev_profile_write(prof, dir) == OPDEV_STATUS_SUCCESS);
+    snprintf(path, sizeof path, "%s/trace.json", dir);
+    f = fopen(path, "rb");
+    EXPECT(f != NULL);
+    if (f) fclose(f);
+    EXPECT(opdev_profile_write(prof, NULL) == OPDEV_STATUS_INVALID_ARGUMENT);
+    EXPECT(strstr(opdev_last_error(), "opdev_profile_write: dir") != NULL);
+    opdev_profile_end(prof);
+    EXPECT(opdev_rms_norm(ctx, &tout, &tx, &tw, 1e-6) == OPDEV_STATUS_SUCCESS); /* no profile any more */
+    {
+      const char* names[] = {"trace.json", "op_summary.csv", "fusion_candidates.csv", "report.txt"};
+      int i;
+      for (i = 0; i < 4; ++i) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        EXPECT(remove(path) == 0);
+      }
+      EXPECT(remove(dir) == 0);
+    }
+  }
 
   opdev_context* bad = NULL;
   EXPECT(opdev_context_create("no-such-backend", NULL, &bad) == OPDEV_STATUS_NOT_FOUND);

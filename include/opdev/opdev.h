@@ -203,6 +203,7 @@ typedef struct opdev_op_info {
   const opdev_op_scalar* scalars;    /* (rope_cache's scaling) is flattened into its fields */
   const char* label;                 /* the context's label at the call (opdev_context_set_label), or "" */
   uint64_t call_index;               /* 0-based count of validated op calls on this context */
+  DLDataType dtype;                  /* the activation dtype the backend runs (as opdev_supports takes it) */
 } opdev_op_info;
 
 typedef struct opdev_profiler {
@@ -221,6 +222,66 @@ OPDEV_API opdev_status opdev_context_set_profiler(opdev_context* ctx, const opde
 OPDEV_API opdev_status opdev_context_set_label(opdev_context* ctx, const char* label);
 /* The current label ("" if none). Valid until the next opdev_context_set_label on ctx. */
 OPDEV_API const char* opdev_context_label(const opdev_context* ctx);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Profiling                                                                                        */
+/* ------------------------------------------------------------------------------------------------ */
+
+/* A profile records every op call of one context that passed validation: op, backend, label, activation
+ * dtype, shapes, start and end time (host steady clock; on a device backend the context is synchronized
+ * before the end time is taken), bytes, flops (the op's cost formula) and the calling thread. It works
+ * beside a hook installed with opdev_context_set_profiler (both see every call). opdev_profile_write
+ * turns it into files:
+ *   trace.json             Chrome trace event format: open it in https://ui.perfetto.dev or
+ *                          chrome://tracing (one track per thread; event name = label, else op name)
+ *   op_summary.csv         one row per (op, backend, dtype, shapes): calls, total/mean/min time, GB/s,
+ *                          GFLOP/s, memory- or compute-bound, fraction of the roofline
+ *   fusion_candidates.csv  runs of adjacent memory-bound calls over the same tokens that pass a tensor
+ *                          along, with the bytes and the time fusing each run would save
+ *   report.txt             the text of opdev_profile_report
+ * The roofline is the machine's read bandwidth and peak FLOP/s: given in the options, or measured on this
+ * host (about 0.3 s, once per process and thread count, at the first write or report).
+ *
+ * OPDEV_PROFILE=DIR (environment): every context created while it is set records from its creation and
+ * writes these files into a new directory DIR/ctx-<n> (the first n not taken) when it is destroyed.
+ * Context creation fails, naming the path, when DIR cannot be created; a write that fails at destruction
+ * is logged (OPDEV_LOG_LEVEL error). Without a profile, op calls cost nothing more than before.
+ * A profile follows its context's threading rule: do not write it while another thread runs ops on it.
+ * docs/ARCHITECTURE.md, "Profiling", has the formulas. */
+typedef struct opdev_profile opdev_profile;
+
+typedef struct opdev_profile_options {
+  size_t struct_size;      /* sizeof(opdev_profile_options): lets the struct grow compatibly */
+  double read_gbps;        /* memory bandwidth of the roofline in GB/s; 0 = measure this host */
+  double peak_gflops;      /* float32 / float16 peak in GFLOP/s; 0 = measure this host */
+  double peak_gflops_bf16; /* bfloat16 peak; 0 = peak_gflops when that is given, else measured (the float32
+                              peak where the CPU has no bfloat16 dot product) */
+  int top;                 /* rows per table of the report; 0 = 15 */
+} opdev_profile_options;
+
+/* Fills *options with the defaults (call before setting fields). */
+OPDEV_API void opdev_profile_options_init(opdev_profile_options* options);
+
+/* Starts recording the op calls of ctx. options may be NULL (defaults). A context has at most one profile
+ * at a time: INVALID_ARGUMENT if it already has one (an earlier opdev_profile_begin, or OPDEV_PROFILE). */
+OPDEV_API opdev_status opdev_profile_begin(opdev_context* ctx, const opdev_profile_options* options,
+                                           opdev_profile** out_profile);
+
+/* Op calls recorded so far. */
+OPDEV_API uint64_t opdev_profile_num_calls(const opdev_profile* profile);
+
+/* Creates dir (and missing parents) and writes trace.json, op_summary.csv, fusion_candidates.csv and
+ * report.txt into it, replacing files of those names. Recording goes on. An unwritable path is
+ * INVALID_ARGUMENT with a message naming it. */
+OPDEV_API opdev_status opdev_profile_write(opdev_profile* profile, const char* dir);
+
+/* The report as text: totals and the roofline, the top operators by op and dtype and by label (without the
+ * layer number), and the fusion candidates. *out_text is valid until the next call with this profile. */
+OPDEV_API opdev_status opdev_profile_report(opdev_profile* profile, const char** out_text);
+
+/* Stops recording and frees the profile (NULL is allowed). The context may have been destroyed before:
+ * then recording stopped with it, and the profile could still be written. */
+OPDEV_API void opdev_profile_end(opdev_profile* profile);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Operators. Shape comments use T tokens, H hidden size, D head_dim, E experts, k experts per token. */

@@ -1,4 +1,4 @@
-// C API: contexts, device memory, supports(), profiler hook.
+// C API: contexts, device memory, supports(), profiler hook (and OPDEV_PROFILE, through src/profile/).
 #include "core/context.h"
 
 #include <sched.h>
@@ -9,6 +9,8 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
+#include "profile/profile.h"
+#include "profile/recorder.h"
 
 namespace opdev {
 
@@ -20,6 +22,19 @@ int available_cores() {
   }
   unsigned n = std::thread::hardware_concurrency();
   return n ? int(n) : 1;
+}
+
+void refresh_profiler(opdev_context* ctx) {
+  if (ctx->recorder) {
+    ctx->profiler = ctx->recorder->hook();  // calls the user's hook too
+    ctx->has_profiler = true;
+  } else if (ctx->has_user_profiler) {
+    ctx->profiler = ctx->user_profiler;
+    ctx->has_profiler = true;
+  } else {
+    ctx->profiler = opdev_profiler{};
+    ctx->has_profiler = false;
+  }
 }
 
 void* ExecContext::scratch(size_t nbytes, size_t alignment) { return ctx->scratch.get(nbytes, alignment); }
@@ -85,6 +100,14 @@ OPDEV_API opdev_status opdev_context_create(const char* backend, const opdev_con
     ctx->scratch.bind(&ctx->allocator);
     log(LogLevel::Info, "context created: backend ", be->name, ", device ", ctx->device.device_id, ", threads ", ctx->num_threads,
         ctx->deterministic ? ", deterministic" : "");
+    // OPDEV_PROFILE=DIR: record from creation. On failure the context is destroyed like any other.
+    struct Guard {
+      std::unique_ptr<opdev_context>& c;
+      ~Guard() {
+        if (c) opdev_context_destroy(c.release());
+      }
+    } guard{ctx};
+    profile::start_env_profile(ctx.get());
     *out_ctx = ctx.release();
     return OPDEV_STATUS_SUCCESS;
   });
@@ -92,6 +115,8 @@ OPDEV_API opdev_status opdev_context_create(const char* backend, const opdev_con
 
 OPDEV_API void opdev_context_destroy(opdev_context* ctx) {
   if (!ctx) return;
+  profile::finish_env_profile(ctx);  // OPDEV_PROFILE: write DIR/ctx-<n> (errors are logged)
+  if (ctx->recorder) ctx->recorder->detach();  // an opdev_profile outlives its context
   ctx->scratch.release();
   ctx->caching.reset();
   if (ctx->backend->destroy_state) ctx->backend->destroy_state(ctx->state);
@@ -184,13 +209,9 @@ OPDEV_API const char* opdev_context_label(const opdev_context* ctx) { return ctx
 OPDEV_API opdev_status opdev_context_set_profiler(opdev_context* ctx, const opdev_profiler* profiler) {
   return api_call("opdev_context_set_profiler", [&] {
     check_ctx(ctx);
-    if (profiler) {
-      ctx->profiler = *profiler;
-      ctx->has_profiler = true;
-    } else {
-      ctx->profiler = opdev_profiler{};
-      ctx->has_profiler = false;
-    }
+    ctx->user_profiler = profiler ? *profiler : opdev_profiler{};
+    ctx->has_user_profiler = profiler != nullptr;
+    refresh_profiler(ctx);
     return OPDEV_STATUS_SUCCESS;
   });
 }

@@ -92,6 +92,7 @@ opdev_status dispatch(const OpCheck& c, const Args& a, DType act_dtype, bool emp
     info.scalars = scalars.size() ? scalars.begin() : nullptr;
     info.label = ctx->label.c_str();
     info.call_index = call_index;
+    info.dtype = dtype_to_dl(act_dtype);
     if (ctx->profiler.op_begin) ctx->profiler.op_begin(ctx->profiler.user, &info);
   }
   opdev_status s;

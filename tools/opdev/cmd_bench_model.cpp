@@ -27,6 +27,13 @@ void add_bench_model(CLI::App& app) {
     const int threads = opdev_context_num_threads(s->ctx);
     std::fprintf(stderr, "measuring read bandwidth with %d threads...\n", threads);
     const bench::Machine mach = bench::measure_machine(threads);
+    // --profile: every rep's ops, against the roofline just measured.
+    opdev_profile_options po;
+    opdev_profile_options_init(&po);
+    po.read_gbps = mach.read_gbps;
+    po.peak_gflops = mach.f32_gflops;
+    po.peak_gflops_bf16 = mach.bf16_gflops > 0 ? mach.bf16_gflops : mach.f32_gflops;
+    s->profile.begin(s->ctx, o->m.profile_dir, &po);
     double best_pp = 0, best_tg = 0;
     for (int rep = 0; rep < o->reps; ++rep) {
       model::EngineConfig ec = engine_config(o->m);
@@ -60,6 +67,8 @@ void add_bench_model(CLI::App& app) {
     std::printf("|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
     std::printf("| %s | %s | %d | %.1f | %.1f | %.0f MB | %.1f | %.1f | %.0f%% |\n", o->m.model.c_str(), dtype_str(s->model->dtype()), threads,
                 best_pp, best_tg, bytes / 1e6, mach.read_gbps, floor_tps, 100.0 * best_tg / floor_tps);
+    std::fflush(stdout);
+    s->profile.finish();
   });
 }
 

@@ -23,6 +23,7 @@ void add_chat(CLI::App& app) {
   c->callback([o] {
     auto s = open_session(o->m, true);
     model::Engine engine(*s->model, engine_config(o->m), eos_ids(*s), s->tokenizer.get());
+    s->profile.begin(s->ctx, o->m.profile_dir);
     std::vector<model::ChatMessage> history;
     if (!o->system.empty()) history.push_back({"system", o->system});
     std::string line;
@@ -70,6 +71,7 @@ void add_chat(CLI::App& app) {
       }
       history.push_back({"assistant", out.text()});
     }
+    s->profile.finish();
   });
 }
 

@@ -61,6 +61,7 @@ void add_logits(CLI::App& app) {
     // One sequence through the paged cache, in chunks of --chunk tokens; logits of every position.
     const int64_t n = int64_t(ids.size()), V = cfg.vocab_size, bs = 16, nb = (n + bs - 1) / bs;
     model::KvCache cache = s->model->make_kv_cache(nb, bs);
+    s->profile.begin(s->ctx, o->m.profile_dir);
     std::vector<float> all(size_t(n * V));
     model::Tensor logits, f32;
     for (int64_t start = 0; start < n; start += o->m.chunk) {
@@ -83,6 +84,7 @@ void add_logits(CLI::App& app) {
     }
     model::write_npy_f32(o->out, all.data(), {n, V});
     if (!o->m.quiet) std::fprintf(stderr, "wrote %s: logits of %lld positions x %lld\n", o->out.c_str(), (long long)n, (long long)V);
+    s->profile.finish();
   });
 }
 

@@ -57,6 +57,7 @@ void add_run(CLI::App& app) {
     }
     std::vector<int32_t> ids = s->tokenizer->encode(text);
     model::Engine engine(*s->model, engine_config(o->m), eos_ids(*s), s->tokenizer.get());
+    s->profile.begin(s->ctx, o->m.profile_dir);
     const int64_t id = engine.add_request(ids, to_params(o->s));
     TextStream out(*s->tokenizer, o->s.stop, stdout);
     auto t0 = std::chrono::steady_clock::now();
@@ -91,6 +92,7 @@ void add_run(CLI::App& app) {
     std::fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tok/s) | generation: %lld tokens in %.3f s (%.1f tok/s) | finish: %s\n",
                  ids.size(), first, first > 0 ? double(ids.size()) / first : 0.0, (long long)generated, gen_time,
                  generated > 1 && gen_time > 0 ? double(generated - 1) / gen_time : 0.0, model::finish_reason_name(reason));
+    s->profile.finish();
   });
 }
 

@@ -18,6 +18,28 @@ void add_model_options(CLI::App* c, ModelOptions& o) {
   c->add_option("--chunk", o.chunk, "Prefill tokens per forward (chunked prefill)")->default_val(512);
   c->add_option("--max-seqs", o.max_seqs, "Sequences batched per forward")->default_val(16);
   c->add_flag("--quiet,-q", o.quiet, "No progress output");
+  c->add_option("--profile", o.profile_dir,
+                "Record every op call after loading; write trace.json (Perfetto), op_summary.csv, fusion_candidates.csv and "
+                "report.txt into this directory and print the top operators and fusion candidates");
+}
+
+void ProfileRecording::begin(opdev_context* ctx, const std::string& dir, const opdev_profile_options* options) {
+  if (dir.empty()) return;
+  check(opdev_profile_begin(ctx, options, &profile_));
+  dir_ = dir;
+}
+
+void ProfileRecording::finish() {
+  if (!profile_) return;
+  std::fprintf(stderr, "profile: writing %llu op calls to %s...\n", (unsigned long long)opdev_profile_num_calls(profile_), dir_.c_str());
+  check(opdev_profile_write(profile_, dir_.c_str()));
+  const char* text = "";
+  check(opdev_profile_report(profile_, &text));
+  std::fprintf(stderr, "%s", text);
+  std::fprintf(stderr, "profile: wrote %s/{trace.json,op_summary.csv,fusion_candidates.csv,report.txt} (open trace.json in "
+                       "https://ui.perfetto.dev)\n", dir_.c_str());
+  opdev_profile_end(profile_);
+  profile_ = nullptr;
 }
 
 void add_sampling_options(CLI::App* c, SamplingOptions& o) {

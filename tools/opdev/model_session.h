@@ -23,6 +23,7 @@ struct ModelOptions {
   int64_t max_seqs = 16;
   bool quiet = false;        // no progress bar
   bool deterministic = false;  // bitwise-reproducible, batch-invariant kernels (also OPDEV_DETERMINISTIC=1)
+  std::string profile_dir;   // --profile: record the op calls, write the profile here
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o);
@@ -39,12 +40,31 @@ struct SamplingOptions {
 void add_sampling_options(CLI::App* cmd, SamplingOptions& o);
 model::SamplingParams to_params(const SamplingOptions& o);
 
+// --profile DIR: records every op call of a context (opdev_profile_*), then writes the files into DIR and
+// prints the report (top operators, fusion candidates) to stderr.
+class ProfileRecording {
+ public:
+  ProfileRecording() = default;
+  ProfileRecording(const ProfileRecording&) = delete;
+  ProfileRecording& operator=(const ProfileRecording&) = delete;
+  ~ProfileRecording() { opdev_profile_end(profile_); }
+  // Starts recording ctx when dir is not empty. options: NULL = measure the roofline at the end.
+  void begin(opdev_context* ctx, const std::string& dir, const opdev_profile_options* options = nullptr);
+  // Writes the files and prints the report; does nothing when not recording.
+  void finish();
+
+ private:
+  opdev_profile* profile_ = nullptr;
+  std::string dir_;
+};
+
 struct Session {
   std::unique_ptr<model::Checkpoint> ckpt;
   Context ctx;
   std::unique_ptr<model::Qwen3Model> model;
   std::unique_ptr<model::Tokenizer> tokenizer;  // null when the checkpoint has no tokenizer.json
   double load_seconds = 0;
+  ProfileRecording profile;  // --profile (begun by the command, after loading)
 };
 
 // Opens the checkpoint, creates the context, uploads the weights (progress on stderr) and loads the

@@ -1,5 +1,7 @@
-// Measures what the roofline needs, in the same run as the benchmarks: read bandwidth (all threads
-// streaming a 1 GiB buffer) and float32 FMA / bfloat16 dot-product peaks (independent register chains).
+// Measures what the roofline needs: read bandwidth (all threads streaming a buffer far larger than the
+// caches) and float32 FMA / bfloat16 dot-product peaks (independent register chains). See machine.h.
+#include "profile/machine.h"
+
 #include <omp.h>
 
 #include <chrono>
@@ -12,9 +14,7 @@
 #include <immintrin.h>
 #endif
 
-#include "bench.h"
-
-namespace opdev::bench {
+namespace opdev::profile {
 
 namespace {
 
@@ -112,7 +112,9 @@ volatile float g_sink;
 
 }  // namespace
 
-Machine measure_machine(int threads) {
+Machine measure_machine(int threads, Effort effort) {
+  const bool quick = effort == Effort::Quick;
+  if (threads < 1) threads = 1;
   Machine m;
   m.threads = threads;
 #if defined(__x86_64__)
@@ -121,14 +123,17 @@ Machine measure_machine(int threads) {
 #else
   m.simd = "generic";
 #endif
-  // Read bandwidth: 1 GiB, first-touched by the threads that read it, best of 5 passes.
-  const size_t n = (size_t(1) << 30) / sizeof(float);
+  // Read bandwidth: 1 GiB (quick: 256 MiB), first-touched by the threads that read it, best of 5 (3)
+  // passes.
+  const size_t n = (size_t(1) << (quick ? 28 : 30)) / sizeof(float);
+  const int read_passes = quick ? 3 : 5, fma_passes = quick ? 2 : 3;
+  const long iters = quick ? 4000000 : 20000000;
   float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
   if (buf) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long i = 0; i < long(n); ++i) buf[i] = 1.0f;
     double best = 1e30;
-    for (int pass = 0; pass < 5; ++pass) {
+    for (int pass = 0; pass < read_passes; ++pass) {
       float total = 0;
       double t0 = now();
 #pragma omp parallel num_threads(threads) reduction(+ : total)
@@ -146,9 +151,8 @@ Machine measure_machine(int threads) {
   }
   // FMA peak.
   {
-    const long iters = 20000000;
     double best = 1e30, flops = 0;
-    for (int pass = 0; pass < 3; ++pass) {
+    for (int pass = 0; pass < fma_passes; ++pass) {
       double t0 = now();
 #pragma omp parallel num_threads(threads)
       {
@@ -164,9 +168,8 @@ Machine measure_machine(int threads) {
   }
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("avx512bf16")) {
-    const long iters = 20000000;
     double best = 1e30;
-    for (int pass = 0; pass < 3; ++pass) {
+    for (int pass = 0; pass < fma_passes; ++pass) {
       double t0 = now();
 #pragma omp parallel num_threads(threads)
       g_sink = bf16_loop(iters);
@@ -179,4 +182,4 @@ Machine measure_machine(int threads) {
   return m;
 }
 
-}  // namespace opdev::bench
+}  // namespace opdev::profile

@@ -1,0 +1,89 @@
+// Profiler internals: label keys, the roofline formulas, the in-place rule of the fusion finder, the quick
+// machine measurement.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "opdev/opdev.hpp"
+#include "profile/machine.h"
+#include "profile/recorder.h"
+#include "profile/report.h"
+
+namespace {
+
+using namespace opdev::profile;
+using opdev::kBFloat16;
+using opdev::kFloat32;
+using opdev::kInt32;
+using opdev::TensorRef;
+
+TEST(ProfileInternal, LabelKeyDropsTheLayerNumber) {
+  EXPECT_EQ(label_key("layers.3.self_attn.qkv_proj", OPDEV_OP_LINEAR), "self_attn.qkv_proj");
+  EXPECT_EQ(label_key("layers.12.input_layernorm", OPDEV_OP_RMS_NORM), "input_layernorm");
+  EXPECT_EQ(label_key("model.layers.0.mlp", OPDEV_OP_LINEAR), "model.mlp");
+  EXPECT_EQ(label_key("mlp.experts.5.down", OPDEV_OP_GROUPED_MATMUL), "mlp.experts.down");
+  EXPECT_EQ(label_key("lm_head", OPDEV_OP_LINEAR), "lm_head");
+  EXPECT_EQ(label_key("", OPDEV_OP_RMS_NORM), "(rms_norm)");
+  EXPECT_EQ(label_key("7", OPDEV_OP_ADD), "7");  // nothing but a number: kept
+}
+
+TEST(ProfileInternal, RooflineFormulas) {
+  Roofline roof;
+  roof.machine.read_gbps = 10;     // 10 bytes per ns
+  roof.machine.f32_gflops = 100;   // 100 flops per ns: balance 10 flops per byte
+  roof.machine.bf16_gflops = 400;  // balance 40
+  CallRecord c;
+  c.dtype = kFloat32;
+  c.bytes = 100;
+  c.flops = 500;  // intensity 5
+  EXPECT_TRUE(roof.memory_bound(c));
+  EXPECT_DOUBLE_EQ(roof.roofline_ns(c), 10.0);  // max(100 / 10, 500 / 100)
+  c.flops = 2000;  // intensity 20
+  EXPECT_FALSE(roof.memory_bound(c));
+  EXPECT_DOUBLE_EQ(roof.roofline_ns(c), 20.0);
+  c.dtype = kBFloat16;  // its own peak
+  EXPECT_TRUE(roof.memory_bound(c));
+  EXPECT_DOUBLE_EQ(roof.roofline_ns(c), 10.0);  // max(10, 2000 / 400)
+  c.flops = 0;  // a copy: memory-bound, the roofline is the bytes
+  EXPECT_TRUE(roof.memory_bound(c));
+  EXPECT_DOUBLE_EQ(roof.roofline_ns(c), 10.0);
+}
+
+// q_norm writes q in place, rope reads and writes q and k in place (in/out arguments): one run, whose
+// intermediate is q (written by rms_norm, read by rope).
+TEST(ProfileInternal, FusionRunThroughInPlaceArguments) {
+  opdev::Context ctx("cpu", 1);
+  const int64_t T = 3, Hq = 2, Hk = 1, D = 8, QKV = (Hq + 2 * Hk) * D, P = 16;
+  std::vector<float> qkv(size_t(T * QKV), 0.5f), w(D, 1.0f), cs(size_t(P * D), 0.0f);
+  std::vector<int32_t> pos{0, 1, 2};
+  TensorRef q(qkv.data(), kFloat32, {T, Hq, D}, {QKV, D, 1});
+  TensorRef k(qkv.data(), kFloat32, {T, Hk, D}, {QKV, D, 1}, DLDevice{kDLCPU, 0}, uint64_t(Hq * D * 4));
+  TensorRef tw(w.data(), kFloat32, {D}), tcs(cs.data(), kFloat32, {P, D}), tpos(pos.data(), kInt32, {T});
+  Recorder r;
+  r.attach(ctx);
+  opdev::check(opdev_rms_norm(ctx, q, q, tw, 1e-6));
+  opdev::check(opdev_rope(ctx, q, k, tpos, tcs, 1));
+  r.detach();
+  opdev::check(opdev_rms_norm(ctx, q, q, tw, 1e-6));  // not recorded
+  ASSERT_EQ(r.calls().size(), 2u);
+  Roofline roof;
+  roof.machine.read_gbps = 1;
+  roof.machine.f32_gflops = 1e6;
+  const std::vector<FusionRun> runs = find_fusion_runs(r, roof);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].calls, (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(runs[0].bytes_avoided, 2.0 * double(T * Hq * D * 4));
+  EXPECT_EQ(shape_signature(r, r.calls()[1]), "q[3,2,8] k[3,1,8] positions[3]:int32 cos_sin_cache[16,8]");
+}
+
+TEST(ProfileInternal, QuickMachineMeasurement) {
+  const Machine m = measure_machine(1, Effort::Quick);
+  EXPECT_EQ(m.threads, 1);
+  EXPECT_GT(m.read_gbps, 0.1);
+  EXPECT_GT(m.f32_gflops, 0.1);
+  EXPECT_GE(m.bf16_gflops, 0.0);
+  EXPECT_EQ(m.peak_gflops(kFloat32), m.f32_gflops);
+  EXPECT_EQ(m.peak_gflops(kBFloat16), m.bf16_gflops > 0 ? m.bf16_gflops : m.f32_gflops);
+}
+
+}  // namespace
