@@ -239,6 +239,8 @@ TEST(Profile, FusionFinderFindsAChainThroughASharedBufferOnly) {
       te(e.data(), kFloat32, {T, H});
   // a viewed with another token count: [2T, H/2] -> silu_and_mul -> [2T, H/4]
   TensorRef ta2(a.data(), kFloat32, {2 * T, H / 2}), td2(d.data(), kFloat32, {2 * T, H / 4});
+  std::vector<float> sq(H * H, 0.01f);
+  TensorRef tsq(sq.data(), kFloat32, {H, H});
   auto ok = [](opdev_status s) { ASSERT_EQ(s, OPDEV_STATUS_SUCCESS) << opdev_last_error(); };
   auto calls = [&](opdev_context* ctx) {
     for (int l = 0; l < 2; ++l) {
@@ -252,6 +254,14 @@ TEST(Profile, FusionFinderFindsAChainThroughASharedBufferOnly) {
     opdev_context_set_label(ctx, "unshared.norm");
     ok(opdev_rms_norm(ctx, te, tx, tw, 1e-6));
     opdev_context_set_label(ctx, "unshared.act");
+    ok(opdev_silu_and_mul(ctx, td, tc));
+    // A matrix product in between ends the run: norm -> linear -> activation share buffers but are not a
+    // candidate (linear streams weights; epilogue fusion is not estimated).
+    opdev_context_set_label(ctx, "gemm.norm");
+    ok(opdev_rms_norm(ctx, te, tx, tw, 1e-6));
+    opdev_context_set_label(ctx, "gemm.proj");
+    ok(opdev_linear(ctx, tc, te, tsq, nullptr));
+    opdev_context_set_label(ctx, "gemm.act");
     ok(opdev_silu_and_mul(ctx, td, tc));
     // Shared, but over another token count (leading dimension 2T instead of T).
     opdev_context_set_label(ctx, "retokened.norm");
@@ -285,6 +295,7 @@ TEST(Profile, FusionFinderFindsAChainThroughASharedBufferOnly) {
     const std::string fusion = report.substr(report.find("fusion candidates"));
     EXPECT_EQ(fusion.find("unshared"), std::string::npos) << fusion;
     EXPECT_EQ(fusion.find("retokened"), std::string::npos) << fusion;
+    EXPECT_EQ(fusion.find("gemm."), std::string::npos) << fusion;
     const char* text = nullptr;
     ASSERT_EQ(opdev_profile_report(prof, &text), OPDEV_STATUS_SUCCESS);
     EXPECT_EQ(std::string(text), report);

@@ -251,6 +251,12 @@ std::vector<SummaryRow> summarize(const Recorder& r, const Roofline& roof) {
 
 // ---- fusion ----------------------------------------------------------------------------------------
 
+// Ops that stream weights or the KV cache are kernels of their own in every engine (GEMM, attention):
+// they end a run. Fusing an elementwise op into their prologue or epilogue is another optimisation.
+static bool streams_weights_or_cache(opdev_op op) {
+  return op == OPDEV_OP_LINEAR || op == OPDEV_OP_GROUPED_MATMUL || op == OPDEV_OP_PAGED_ATTENTION;
+}
+
 std::vector<FusionRun> find_fusion_runs(const Recorder& r, const Roofline& roof) {
   const std::vector<CallRecord>& calls = r.calls();
   std::vector<FusionRun> runs;
@@ -275,7 +281,8 @@ std::vector<FusionRun> find_fusion_runs(const Recorder& r, const Roofline& roof)
   for (uint32_t i = 0; i < uint32_t(calls.size()); ++i) {
     const CallRecord& c = calls[i];
     const TensorRecord* out = first_output(r, c);
-    const bool eligible = c.status == OPDEV_STATUS_SUCCESS && out && out->ndim >= 1 && roof.memory_bound(c);
+    const bool eligible =
+        c.status == OPDEV_STATUS_SUCCESS && out && out->ndim >= 1 && !streams_weights_or_cache(c.op) && roof.memory_bound(c);
     if (!eligible) {
       flush();
       continue;
