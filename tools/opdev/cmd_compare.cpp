@@ -14,6 +14,7 @@
 #include "model/error.h"
 #include "model/qwen3.h"
 #include "model/tokenizer.h"
+#include "model_session.h"
 
 namespace opdev::cli {
 
@@ -46,24 +47,6 @@ Side parse_side(const std::string& spec, const std::string& opt, const model::Mo
   }
   s.spec = s.backend + ":" + dtype_str(s.dtype);
   return s;
-}
-
-std::vector<int32_t> parse_ids(const std::string& s) {
-  std::vector<int32_t> ids;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(item, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != item.size() || v < 0 || v > INT32_MAX) throw model::ModelError("--ids: '" + item + "' is not a token id");
-    ids.push_back(int32_t(v));
-  }
-  return ids;
 }
 
 // One side's run: the captured outputs of every op call, the forward each call belonged to, and the tokens

@@ -8,28 +8,6 @@
 
 namespace opdev::cli {
 
-namespace {
-
-std::vector<int32_t> parse_ids(const std::string& s) {
-  std::vector<int32_t> ids;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    long long v;
-    try {
-      v = std::stoll(item, &used);
-    } catch (...) {
-      throw CLI::ValidationError("--ids", "'" + item + "' is not an integer");
-    }
-    if (used != item.size() || v < 0 || v > INT32_MAX) throw CLI::ValidationError("--ids", "'" + item + "' is not a token id");
-    ids.push_back(int32_t(v));
-  }
-  return ids;
-}
-
-}  // namespace
-
 void add_logits(CLI::App& app) {
   struct Opts {
     ModelOptions m;

@@ -1,9 +1,11 @@
 #include "model_session.h"
 
-#include <chrono>
-#include <cstdio>
 #include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
 #include <filesystem>
+#include <sstream>
 
 namespace opdev::cli {
 
@@ -117,6 +119,24 @@ std::vector<int64_t> eos_ids(const Session& s) {
     for (const char* t : {"<|im_end|>", "<|endoftext|>"})
       if (auto id = s.tokenizer->token_id(t))
         if (std::find(ids.begin(), ids.end(), int64_t(*id)) == ids.end()) ids.push_back(*id);
+  return ids;
+}
+
+std::vector<int32_t> parse_ids(const std::string& s) {
+  std::vector<int32_t> ids;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || v < 0 || v > INT32_MAX) throw CLI::ValidationError("--ids", "'" + item + "' is not a token id");
+    ids.push_back(int32_t(v));
+  }
   return ids;
 }
 

@@ -73,4 +73,7 @@ std::unique_ptr<Session> open_session(const ModelOptions& o, bool need_tokenizer
 model::EngineConfig engine_config(const ModelOptions& o);
 std::vector<int64_t> eos_ids(const Session& s);
 
+// "1,2,3" (the --ids option) -> token ids; throws CLI::ValidationError naming the bad item.
+std::vector<int32_t> parse_ids(const std::string& s);
+
 }  // namespace opdev::cli
