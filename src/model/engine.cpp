@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "model/error.h"
+#include "model/log.h"
 
 namespace opdev::model {
 
