@@ -17,6 +17,7 @@
 
 #include "model/checkpoint.h"
 #include "model/synthetic.h"
+#include "model_error_testing.h"
 
 using namespace opdev::model;
 namespace fs = std::filesystem;
@@ -25,16 +26,7 @@ using Shape = std::vector<int64_t>;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ModelError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-#define EXPECT_ERROR(msg, fragment) \
-  EXPECT_NE((msg).find(fragment), std::string::npos) << "message: " << (msg) << "\nexpected fragment: " << (fragment)
+using opdev::model::testing::error_of;
 
 class TempDir {
  public:
@@ -331,17 +323,17 @@ TEST(Checkpoint, ExtraTensorsIgnoredAndCounted) {
   specs.push_back({"model.layers.0.self_attn.rotary_emb.inv_freq", StDtype::F32, {4}});
   specs.push_back({"extra", StDtype::I64, {2}});
   write_checkpoint(d.path("m"), c, specs);
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   auto ck = Checkpoint::open(d.path("m"));
-  std::string log = testing::internal::GetCapturedStderr();
+  std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(ck->ignored_tensors(), (std::vector<std::string>{"extra", "model.layers.0.self_attn.rotary_emb.inv_freq"}));
   EXPECT_FALSE(ck->has("extra"));
   EXPECT_ERROR(log, "ignored 2 tensor(s) that Qwen3ForCausalLM does not use (first: 'extra')");
   // OPDEV_LOG_LEVEL=error silences it.
   ::setenv("OPDEV_LOG_LEVEL", "error", 1);
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   Checkpoint::open(d.path("m"));
-  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
   ::unsetenv("OPDEV_LOG_LEVEL");
 }
 

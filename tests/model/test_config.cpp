@@ -7,11 +7,14 @@
 
 #include "model/config.h"
 #include "model/synthetic.h"
+#include "model_error_testing.h"
 
 using namespace opdev::model;
 using json = nlohmann::json;
 
 namespace {
+
+using opdev::model::testing::error_of;
 
 // Qwen/Qwen3-0.6B config.json as published.
 const char* kQwen3_06B = R"({
@@ -94,22 +97,11 @@ json base_moe() {
 
 ModelConfig parse(const json& j) { return ModelConfig::parse(j.dump(), "config.json"); }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ModelError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 // The error of parsing `j` after `edit`.
 std::string config_error(json j, const std::function<void(json&)>& edit) {
   edit(j);
   return error_of([&] { parse(j); });
 }
-#define EXPECT_ERROR(msg, fragment) \
-  EXPECT_NE((msg).find(fragment), std::string::npos) << "message: " << (msg) << "\nexpected fragment: " << (fragment)
-
 void expect_same(const ModelConfig& a, const ModelConfig& b) {
   EXPECT_EQ(a.architecture, b.architecture);
   EXPECT_EQ(a.model_type, b.model_type);

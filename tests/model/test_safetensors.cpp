@@ -12,11 +12,14 @@
 #include <random>
 
 #include "model/safetensors.h"
+#include "model_error_testing.h"
 
 using namespace opdev::model;
 namespace fs = std::filesystem;
 
 namespace {
+
+using opdev::model::testing::error_of;
 
 using Bytes = std::vector<uint8_t>;
 
@@ -37,21 +40,9 @@ std::vector<StTensor> parse(const Bytes& b, std::map<std::string, std::string>* 
   return t;
 }
 
-// The message of the ModelError that fn throws, or a marker when it throws nothing.
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ModelError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 std::string parse_error(const Bytes& b) {
   return error_of([&] { parse(b); });
 }
-#define EXPECT_ERROR(msg, fragment) \
-  EXPECT_NE((msg).find(fragment), std::string::npos) << "message: " << (msg) << "\nexpected fragment: " << (fragment)
-
 std::string entry(const std::string& name, const std::string& dtype, const std::string& shape, const std::string& offsets) {
   return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}";
 }
