@@ -254,7 +254,8 @@ std::vector<SummaryRow> summarize(const Recorder& r, const Roofline& roof) {
 // Ops that stream weights or the KV cache are kernels of their own in every engine (GEMM, attention):
 // they end a run. Fusing an elementwise op into their prologue or epilogue is another optimisation.
 static bool streams_weights_or_cache(opdev_op op) {
-  return op == OPDEV_OP_LINEAR || op == OPDEV_OP_GROUPED_MATMUL || op == OPDEV_OP_PAGED_ATTENTION;
+  return op == OPDEV_OP_LINEAR || op == OPDEV_OP_GROUPED_MATMUL || op == OPDEV_OP_PAGED_ATTENTION || op == OPDEV_OP_LINEAR_W8A8 ||
+         op == OPDEV_OP_GROUPED_MATMUL_W8A8;
 }
 
 std::vector<FusionRun> find_fusion_runs(const Recorder& r, const Roofline& roof) {
