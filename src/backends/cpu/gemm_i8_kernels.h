@@ -117,8 +117,9 @@ struct Mat {
 // res[i][j] = sum_k x_i[k] * w_j[k] (exact) for MB x rows (prepared) and kNB weight rows; pf: the next tile's
 // weight rows, prefetched at the same column.
 #if defined(OPDEV_I8_VNNI)
-// Horizontal sums of 16 vectors v[q] into t[q] (a transposing add tree; integer adds, so the order is free).
-inline void hsum16(const __m512i* v, int32_t* t) {
+// The sums of 16 vectors v[q], as lane 4j + i of the result for q = 4i + j (a transposing add tree; integer
+// adds, so the order is free).
+inline __m512i hsum16(const __m512i* v) {
   auto ps = [](__m512i x) { return _mm512_castsi512_ps(x); };
   auto si = [](__m512 x) { return _mm512_castps_si512(x); };
   __m512i u[8], w[4];
@@ -131,19 +132,18 @@ inline void hsum16(const __m512i* v, int32_t* t) {
   // 128-bit lane j of w[i] holds four partial sums of v[4i + j].
   const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(w[0], w[1]), _mm512_unpackhi_epi32(w[0], w[1]));
   const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(w[2], w[3]), _mm512_unpackhi_epi32(w[2], w[3]));
-  const __m512i r = _mm512_add_epi32(si(_mm512_shuffle_ps(ps(s01), ps(s23), _MM_SHUFFLE(1, 0, 1, 0))),
-                                     si(_mm512_shuffle_ps(ps(s01), ps(s23), _MM_SHUFFLE(3, 2, 3, 2))));
-  alignas(64) int32_t tmp[16];
-  _mm512_store_si512(tmp, r);  // tmp[4j + i] = sum of v[4i + j]
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) t[4 * i + j] = tmp[4 * j + i];
+  return _mm512_add_epi32(si(_mm512_shuffle_ps(ps(s01), ps(s23), _MM_SHUFFLE(1, 0, 1, 0))),
+                          si(_mm512_shuffle_ps(ps(s01), ps(s23), _MM_SHUFFLE(3, 2, 3, 2))));
 }
 
-template <int MB>
-inline void gemv_tile(const AType* const* a, const int8_t* const* wr, const int8_t* const* pf, int64_t K, int32_t (&res)[kMB][kNB]) {
-  __m512i acc[MB][kNB], wsum[kNB];
+// Sums of MB prepared x rows (+128) with kNB weight rows: lane 4j + i holds acc(i, j) (lanes of rows
+// i >= MB are 0). wsum[j]: the lanes of 128 * sum_k w_j[k], computed when Sum (the first x tile of these
+// weight rows) and reused by the next tiles.
+template <int MB, bool Sum>
+inline __m512i gemv_tile(const AType* const* a, const int8_t* const* wr, const int8_t* const* pf, int64_t K, __m512i (&wsum)[kNB]) {
+  __m512i acc[MB][kNB];
   for (int j = 0; j < kNB; ++j) {
-    wsum[j] = _mm512_setzero_si512();
+    if (Sum) wsum[j] = _mm512_setzero_si512();
     for (int i = 0; i < MB; ++i) acc[i][j] = _mm512_setzero_si512();
   }
   const __m512i ones = _mm512_set1_epi8(1);
@@ -154,7 +154,7 @@ inline void gemv_tile(const AType* const* a, const int8_t* const* wr, const int8
     for (int j = 0; j < kNB; ++j) {
       wv[j] = _mm512_loadu_si512(wr[j] + k);
       _mm_prefetch(reinterpret_cast<const char*>(pf[j] + k), _MM_HINT_T0);
-      wsum[j] = _mm512_dpbusd_epi32(wsum[j], ones, wv[j]);
+      if (Sum) wsum[j] = _mm512_dpbusd_epi32(wsum[j], ones, wv[j]);
     }
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) {
@@ -169,22 +169,41 @@ inline void gemv_tile(const AType* const* a, const int8_t* const* wr, const int8
     __m512i wv[kNB];
     for (int j = 0; j < kNB; ++j) {
       wv[j] = _mm512_maskz_loadu_epi8(m, wr[j] + k);
-      wsum[j] = _mm512_dpbusd_epi32(wsum[j], ones, wv[j]);
+      if (Sum) wsum[j] = _mm512_dpbusd_epi32(wsum[j], ones, wv[j]);
     }
     for (int i = 0; i < MB; ++i) {
       const __m512i av = _mm512_loadu_si512(a[i] + k);
       for (int j = 0; j < kNB; ++j) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av, wv[j]);
     }
   }
+  if (Sum)
+    for (int j = 0; j < kNB; ++j) wsum[j] = _mm512_slli_epi32(wsum[j], 7);
   // acc - 128 * sum w, lane by lane (wrapping), then the horizontal sums.
   __m512i v[16];
   for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < kNB; ++j)
-      v[4 * i + j] = i < MB ? _mm512_sub_epi32(acc[i][j], _mm512_slli_epi32(wsum[j], 7)) : _mm512_setzero_si512();
-  int32_t t[16];
-  hsum16(v, t);
-  for (int i = 0; i < MB; ++i)
-    for (int j = 0; j < kNB; ++j) res[i][j] = t[4 * i + j];
+    for (int j = 0; j < kNB; ++j) v[4 * i + j] = i < MB ? _mm512_sub_epi32(acc[i][j], wsum[j]) : _mm512_setzero_si512();
+  return hsum16(v);
+}
+
+// The epilogue of a gemv tile in one vector (lane 4j + i: x row i, weight row j), the same float32
+// operations as epilogue(); stores the mb x nv valid part.
+template <class T>
+inline void epilogue_tile(__m512i acc, const float* xs, int mb, const float* ws, int nv, const T* bias, T* out, int64_t ldo) {
+  const __m512i rep4 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);  // lane 4j + i -> j
+  const __mmask16 nmask = __mmask16((1u << nv) - 1), mmask = __mmask16((1u << mb) - 1);
+  const __m512 wsv = _mm512_permutexvar_ps(rep4, _mm512_castps128_ps512(_mm_maskz_loadu_ps(nmask, ws)));
+  const __m512 xsv = _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(mmask, xs));  // lane 4j + i -> i
+  const vf t{_mm512_mul_ps(_mm512_cvtepi32_ps(acc), wsv)};
+  vf y = vf{xsv} * t;
+  if (bias) {
+    alignas(16) float b4[4] = {0, 0, 0, 0};
+    for (int j = 0; j < nv; ++j) b4[j] = to_f32(bias[j]);
+    y = vfma(vf{xsv}, t, vf{_mm512_permutexvar_ps(rep4, _mm512_castps128_ps512(_mm_load_ps(b4)))});
+  }
+  T buf[16];
+  vstore(buf, y);
+  for (int i = 0; i < mb; ++i)
+    for (int j = 0; j < nv; ++j) out[i * ldo + j] = buf[4 * j + i];
 }
 #elif defined(__AVX2__)
 inline int32_t hsum_epi32(__m256i v) {
@@ -249,10 +268,25 @@ void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
         pf[j] = p.w + std::min(n + kNB + j, p.N - 1) * p.ldw;
       }
       const int nv = int(std::min<int64_t>(kNB, n1 - n));
+#if defined(OPDEV_I8_VNNI)
+      __m512i wsum[kNB];
+#endif
       for (int64_t m = mb0; m < mb1; m += kMB) {
         const int mb = int(std::min<int64_t>(kMB, mb1 - m));
         const AType* a[kMB];
         for (int i = 0; i < kMB; ++i) a[i] = p.a + std::min(m + i, mb1 - 1) * p.lda;
+        T* o = p.out + m * p.ldo + n;
+#if defined(OPDEV_I8_VNNI)
+        __m512i acc;
+        const bool first = m == mb0;
+        switch (mb) {
+          case 1: acc = first ? gemv_tile<1, true>(a, wr, pf, p.K, wsum) : gemv_tile<1, false>(a, wr, pf, p.K, wsum); break;
+          case 2: acc = first ? gemv_tile<2, true>(a, wr, pf, p.K, wsum) : gemv_tile<2, false>(a, wr, pf, p.K, wsum); break;
+          case 3: acc = first ? gemv_tile<3, true>(a, wr, pf, p.K, wsum) : gemv_tile<3, false>(a, wr, pf, p.K, wsum); break;
+          default: acc = first ? gemv_tile<4, true>(a, wr, pf, p.K, wsum) : gemv_tile<4, false>(a, wr, pf, p.K, wsum); break;
+        }
+        epilogue_tile<T>(acc, p.xs + m, mb, p.ws + n, nv, p.bias ? p.bias + n : nullptr, o, p.ldo);
+#else
         int32_t res[kMB][kNB];
         switch (mb) {
           case 1: gemv_tile<1>(a, wr, pf, p.K, res); break;
@@ -261,10 +295,10 @@ void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
           default: gemv_tile<4>(a, wr, pf, p.K, res); break;
         }
         for (int i = 0; i < mb; ++i) {
-          T* o = p.out + (m + i) * p.ldo + n;
           const float xs = p.xs[m + i];
-          for (int j = 0; j < nv; ++j) o[j] = epilogue<T>(res[i][j], xs, p.ws[n + j], p.bias ? p.bias + n + j : nullptr);
+          for (int j = 0; j < nv; ++j) o[i * p.ldo + j] = epilogue<T>(res[i][j], xs, p.ws[n + j], p.bias ? p.bias + n + j : nullptr);
         }
+#endif
       }
     }
   }
