@@ -313,7 +313,7 @@ inline void pack_b(const int8_t* w, int64_t ldw, int nv, int64_t K, int8_t* dst,
   const int64_t Kp = padded_k(K);
   const __m512i ones = _mm512_set1_epi8(1);
   for (int g = 0; g < kNR / 16; ++g) {
-    __m512i s = _mm512_setzero_si512();
+    __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
     for (int64_t k = 0; k < Kp; k += 64) {
       const __mmask64 m = K - k >= 64 ? ~__mmask64(0) : (__mmask64(1) << (K - k)) - 1;
       vf r[16];
@@ -325,10 +325,10 @@ inline void pack_b(const int8_t* w, int64_t ldw, int nv, int64_t K, int8_t* dst,
       for (int t = 0; t < 16; ++t) {
         const __m512i v = _mm512_castps_si512(r[t].v);
         _mm512_storeu_si512(dst + ((k / 4 + t) * kNR + g * 16) * 4, v);
-        s = _mm512_dpbusd_epi32(s, ones, v);
+        s[t % 4] = _mm512_dpbusd_epi32(s[t % 4], ones, v);  // four chains: vpdpbusd's latency
       }
     }
-    _mm512_storeu_si512(wsum + g * 16, s);
+    _mm512_storeu_si512(wsum + g * 16, _mm512_add_epi32(_mm512_add_epi32(s[0], s[1]), _mm512_add_epi32(s[2], s[3])));
   }
 }
 
