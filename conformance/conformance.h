@@ -13,7 +13,7 @@
 // silu_and_mul the silu), u that dtype's unit roundoff (2^-8 bfloat16, 2^-11 float16, 0 float32); and
 // mag the same op evaluated by ref on absolute values of the inputs the case names (sum |terms| of a
 // reduction: the standard forward-error bound for float32 accumulation; 0 when a case sets no mag). NaN/inf must match exactly (a NaN never passes against a number); integer outputs are
-// exact. Also checked: guard bytes around and between the elements of every output untouched, inputs
+// exact, and so are float outputs a contract defines bit for bit (Tolerance::exact). Also checked: guard bytes around and between the elements of every output untouched, inputs
 // unchanged, supports() true for the dtype.
 //
 // An ErrorCase calls an op with one bad argument and expects a status and a message fragment.

@@ -156,7 +156,8 @@ OPDEV_API int opdev_context_deterministic(const opdev_context* ctx);
 OPDEV_API opdev_status opdev_context_set_deterministic(opdev_context* ctx, int deterministic);
 
 /* 1 if the context's backend implements `op` with `dtype` as its activation dtype (the dtype of the op's
- * first floating-point input, as documented per op), else 0. */
+ * first floating-point input, or of the tensor an op documents as such, e.g. out of opdev_linear_w8a8),
+ * else 0. */
 OPDEV_API int opdev_supports(const opdev_context* ctx, opdev_op op, DLDataType dtype);
 
 /* Waits for all work queued on the context (a no-op on host backends). */
