@@ -184,6 +184,22 @@ void register_linear() {
     scale_input(c, "weight_scale", {17});
     add(std::move(c));
   }
+  // A row of zeros with scale 0 (quantize_int8 of a zero activation row): out = bias (or 0), on the gemv and
+  // the gemm path.
+  for (int64_t M : {3, 20}) {
+    Case c = linear_base("zero activation row", M, 33, 100, M == 3, 0, false);
+    int8_input(c, "x", {M, 100}).values([](std::vector<double>& v, uint64_t seed) {
+      Rng r(seed);
+      for (double& x : v) x = double(int64_t(r.next() % 255) - 127);
+      for (size_t k = 0; k < 100; ++k) v[100 + k] = 0;  // row 1
+    });
+    c.input("x_scale", {M}).dtype(kFloat32).values([](std::vector<double>& v, uint64_t) {
+      for (size_t i = 0; i < v.size(); ++i) v[i] = i == 1 ? 0.0 : 0.01 + 0.001 * double(i);
+    });
+    int8_input(c, "weight", {33, 100});
+    scale_input(c, "weight_scale", {33});
+    add(std::move(c));
+  }
   // NaN policy: a NaN x_scale (what quantize_int8 gives a row with a NaN) makes that row NaN, a NaN
   // weight_scale that column; an infinite scale times a zero sum is NaN, times a non-zero one +-inf.
   for (int64_t M : {3, 20}) {
