@@ -60,6 +60,7 @@ constexpr int kMR = 8;                // gemm micro-tile rows (VNNI)
 constexpr int kNR = 32;               // gemm micro-tile columns: two vectors of 16 int32 lanes
 constexpr int64_t kMC = 128;          // rows per gemm item
 constexpr int64_t kNC = 128;          // weight rows per gemm item; multiple of kNR
+constexpr int64_t kPackAhead = 2;     // panels between the one packed and the one prefetched
 constexpr double kMinPartCost = double(1 << 22);
 static_assert(kNC % kNR == 0, "blocking");
 
@@ -308,8 +309,10 @@ void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
 
 #if defined(OPDEV_I8_VNNI)
 // Packs nv <= kNR weight rows (w: row 0, stride ldw; K columns) as one micro-panel: dst[p][kNR][4] holds the
-// bytes w[j][4p .. 4p + 3] for p < Kp / 4 (zero past K and for rows >= nv); wsum[j] = sum_k w[j][k].
-inline void pack_b(const int8_t* w, int64_t ldw, int nv, int64_t K, int8_t* dst, int32_t* wsum) {
+// bytes w[j][4p .. 4p + 3] for p < Kp / 4 (zero past K and for rows >= nv); wsum[j] = sum_k w[j][k]. The
+// pf_rows rows at pf (a later panel, same columns) are prefetched meanwhile: these reads are the gemm
+// path's DRAM traffic (32 row streams are more than the hardware prefetchers follow).
+inline void pack_b(const int8_t* w, int64_t ldw, int nv, int64_t K, int8_t* dst, int32_t* wsum, const int8_t* pf, int pf_rows) {
   const int64_t Kp = padded_k(K);
   const __m512i ones = _mm512_set1_epi8(1);
   for (int g = 0; g < kNR / 16; ++g) {
@@ -320,6 +323,7 @@ inline void pack_b(const int8_t* w, int64_t ldw, int nv, int64_t K, int8_t* dst,
       for (int t = 0; t < 16; ++t) {
         const int j = g * 16 + t;
         r[t].v = j < nv ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi8(m, w + j * ldw + k)) : _mm512_setzero_ps();
+        if (j < pf_rows) _mm_prefetch(reinterpret_cast<const char*>(pf + j * ldw + k), _MM_HINT_T1);
       }
       gemm::transpose(r);  // r[t] lane i = the 4 bytes of row g*16 + i at k + 4t
       for (int t = 0; t < 16; ++t) {
@@ -389,7 +393,10 @@ void run_gemm(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, c
   const int64_t npan = (nb + kNR - 1) / kNR;
   for (int64_t jp = 0; jp < npan; ++jp) {
     const int nv = int(std::min<int64_t>(kNR, nb - jp * kNR));
-    pack_b(p.w + (n0 + jp * kNR) * p.ldw, p.ldw, nv, p.K, ws.bpack + jp * Kp * kNR, ws.wsum + jp * kNR);
+    // Prefetch the rows kPackAhead panels on (this item's or the next one's: items run in n order).
+    const int64_t row = n0 + jp * kNR, pf_row = std::min(row + kPackAhead * kNR, p.N - 1);
+    pack_b(p.w + row * p.ldw, p.ldw, nv, p.K, ws.bpack + jp * Kp * kNR, ws.wsum + jp * kNR, p.w + pf_row * p.ldw,
+           int(std::min<int64_t>(kNR, p.N - pf_row)));
   }
   for (int64_t jp = 0; jp < npan; ++jp) {
     const int nv = int(std::min<int64_t>(kNR, nb - jp * kNR));
