@@ -137,11 +137,13 @@ int run(const Options& o, FILE* out) {
   m.read_gbps = std::max(before.read_gbps, after.read_gbps);
   m.f32_gflops = std::max(before.f32_gflops, after.f32_gflops);
   m.bf16_gflops = std::max(before.bf16_gflops, after.bf16_gflops);
+  m.i8_gops = std::max(before.i8_gops, after.i8_gops);
   auto bf16_str = [](const Machine& x) { return x.bf16_gflops > 0 ? fmt(x.bf16_gflops, 4) : std::string("n/a"); };
+  auto i8_str = [](const Machine& x) { return x.i8_gops > 0 ? fmt(x.i8_gops, 4) : std::string("n/a"); };
   std::fprintf(out, "backend %s (%s), %d threads; measured before / after the cases: read %.1f / %.1f GB/s, float32 FMA %.0f / %.0f "
-                    "GFLOP/s, bfloat16 dot %s / %s GFLOP/s (the larger is the reference)\n",
+                    "GFLOP/s, bfloat16 dot %s / %s GFLOP/s, int8 dot %s / %s GOP/s (the larger is the reference)\n",
                o.backend.c_str(), opdev_context_describe(ctx), threads, before.read_gbps, after.read_gbps, before.f32_gflops, after.f32_gflops,
-               bf16_str(before).c_str(), bf16_str(after).c_str());
+               bf16_str(before).c_str(), bf16_str(after).c_str(), i8_str(before).c_str(), i8_str(after).c_str());
   std::fprintf(out, "%-16s %-14s %-34s %-9s %10s %8s %9s %6s %6s %6s\n", "op", "model", "shape", "dtype", "time (us)", "GB/s",
                "GFLOP/s", "%bw", "%peak", "roof");
   if (o.csv)
@@ -153,7 +155,9 @@ int run(const Options& o, FILE* out) {
                    r.error.c_str());
       continue;
     }
-    const double peak = m.peak_gflops(r.dt);
+    // The int8 products are int8 multiply-adds whatever their output dtype.
+    const bool int8_op = b.c.op == "linear_w8a8" || b.c.op == "grouped_matmul_w8a8";
+    const double peak = int8_op ? m.peak_int8_gops() : m.peak_gflops(r.dt);
     const double gbps = r.bytes / r.t / 1e9, gflops = r.flops / r.t / 1e9;
     const double fbw = gbps / m.read_gbps, fpk = gflops / peak;
     const double roof = std::max(r.bytes / (m.read_gbps * 1e9), r.flops / (peak * 1e9)) / r.t;
@@ -163,8 +167,9 @@ int run(const Options& o, FILE* out) {
       std::fprintf(o.csv, "%s,%s,%lld,\"%s\",%s,%.3f,%.4g,%.4g,%.4f,%.4f,%.4f,%.4g,%.4g\n", b.c.op.c_str(), b.model.c_str(),
                    (long long)b.tokens, b.shape.c_str(), dtype_str(r.dt), r.t * 1e6, gbps, gflops, fbw, fpk, roof, m.read_gbps, peak);
   }
-  std::fprintf(out, "(%%bw: achieved GB/s / measured read bandwidth; %%peak: GFLOP/s / measured peak for the dtype; roof: roofline time "
-                    "max(bytes/bw, flops/peak) / measured time; above 100%%: the working set stays in cache)\n");
+  std::fprintf(out, "(%%bw: achieved GB/s / measured read bandwidth; %%peak: GFLOP/s / measured peak for the dtype, the int8 dot peak "
+                    "for the int8 products; roof: roofline time max(bytes/bw, flops/peak) / measured time; above 100%%: the working set "
+                    "stays in cache)\n");
   return failures;
 }
 

@@ -13,7 +13,7 @@
 // silu_and_mul the silu), u that dtype's unit roundoff (2^-8 bfloat16, 2^-11 float16, 0 float32); and
 // mag the same op evaluated by ref on absolute values of the inputs the case names (sum |terms| of a
 // reduction: the standard forward-error bound for float32 accumulation; 0 when a case sets no mag). NaN/inf must match exactly (a NaN never passes against a number); integer outputs are
-// exact. Also checked: guard bytes around and between the elements of every output untouched, inputs
+// exact, and so are float outputs a contract defines bit for bit (Tolerance::exact). Also checked: guard bytes around and between the elements of every output untouched, inputs
 // unchanged, supports() true for the dtype.
 //
 // An ErrorCase calls an op with one bad argument and expects a status and a message fragment.
@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,8 @@ struct Tolerance {
   double mag_rtol_for(DLDataType t) const;
   // Intermediate roundings to the storage dtype the contract prescribes, per output name.
   std::map<std::string, int> roundings;
+  // Float outputs the contract defines bit for bit (compared exactly, like integer outputs).
+  std::set<std::string> exact;
 };
 
 struct Case {
@@ -112,6 +115,11 @@ struct Case {
     tol.roundings[output] = n;
     return *this;
   }
+  // `output` is compared exactly (a float output that the contract defines bit for bit).
+  Case& exact(const std::string& output) {
+    tol.exact.insert(output);
+    return *this;
+  }
 };
 
 // ---- Contract tolerances -------------------------------------------------------------------------------
@@ -125,6 +133,11 @@ inline constexpr double kAccumulationRtol = 1.3e-6;
 inline constexpr int kRmsNormRoundings = 1;     // the normalised value is rounded before * weight
 inline constexpr int kAddRmsNormRoundings = 2;  // and the sum x + residual before it
 inline constexpr int kSiluAndMulRoundings = 1;  // silu(gate) is rounded before * up
+// linear_w8a8 / grouped_matmul_w8a8: the int32 sum is exact; the float32 epilogue rounds float32(acc), the
+// product with weight_scale and the fma with x_scale (and bias): at most 3 roundings of 2^-24 relative to
+// |acc * x_scale * weight_scale| + |bias|, which is the mag term (the op on absolute inputs). 4 * 2^-24 covers
+// them with the second-order terms.
+inline constexpr double kW8A8EpilogueRtol = 0x1.0p-22;
 }  // namespace contract
 
 // The tolerance terms of `op`'s outputs, named as in its signature (opdev.h; outputs such as rms_norm's
@@ -149,6 +162,9 @@ class ErrorEnv {
   // A view sharing another tensor's memory (for aliasing errors), optionally offset by elements.
   const DLTensor* view_of(const DLTensor* base, std::vector<int64_t> shape, int64_t elem_offset = 0,
                           std::vector<int64_t> strides = {});
+  // A compact view of another dtype over another tensor's memory, byte_offset bytes in (overlap errors
+  // between tensors of different dtypes).
+  const DLTensor* view_as(const DLTensor* base, DLDataType dtype, std::vector<int64_t> shape, int64_t byte_offset = 0);
   // A tensor whose shape claims an absurd size (the data pointer is valid but tiny).
   const DLTensor* huge(std::vector<int64_t> shape, DLDataType dtype);
   // A tensor with NULL data but a non-empty shape.

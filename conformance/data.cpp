@@ -1,4 +1,5 @@
 // Value generation, dtype encoding and the comparator of the conformance suite.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -103,10 +104,10 @@ void encode(double v, DLDataType t, void* dst) {
     int64_t i = int64_t(v);
     std::memcpy(dst, &i, 8);
   } else if (same_dtype(t, kInt8)) {
-    int8_t i = int8_t(v);
+    int8_t i = int8_t(std::min(127.0, std::max(-128.0, v)));  // saturating (|-128| of a magnitude run is 127)
     std::memcpy(dst, &i, 1);
   } else if (same_dtype(t, kUInt8)) {
-    uint8_t i = uint8_t(v);
+    uint8_t i = uint8_t(std::min(255.0, std::max(0.0, v)));
     std::memcpy(dst, &i, 1);
   }
 }
@@ -182,6 +183,12 @@ Tolerance contract_tolerance(const std::string& op) {
     t.mag_inputs = {"value_cache"};
   } else if (op == "moe_unpermute") {
     t.mag_inputs = {"permuted_y", "topk_weights"};
+  } else if (op == "linear_w8a8") {
+    t.mag_inputs = {"x", "x_scale", "weight", "weight_scale", "bias"};
+  } else if (op == "grouped_matmul_w8a8") {
+    t.mag_inputs = {"x", "x_scale", "weight", "weight_scale"};
+  } else if (op == "quantize_int8") {
+    t.exact = {"scale"};
   } else if (op == "rms_norm") {
     t.roundings["out"] = contract::kRmsNormRoundings;
   } else if (op == "add_rms_norm") {
@@ -191,7 +198,8 @@ Tolerance contract_tolerance(const std::string& op) {
   } else if (opdev_op_from_name(op.c_str()) == OPDEV_OP_COUNT) {
     throw std::invalid_argument("contract_tolerance: unknown op '" + op + "'");
   }
-  if (!t.mag_inputs.empty()) t.mag_rtol = {{"*", contract::kAccumulationRtol}};
+  if (!t.mag_inputs.empty())
+    t.mag_rtol = {{"*", op == "linear_w8a8" || op == "grouped_matmul_w8a8" ? contract::kW8A8EpilogueRtol : contract::kAccumulationRtol}};
   return t;
 }
 

@@ -333,7 +333,8 @@ Result run_numeric(const Case& c, DLDataType dtype, opdev_context* target, opdev
     auto rit = c.tol.roundings.find(t.name);
     const int nround = rit == c.tol.roundings.end() ? 0 : rit->second;
     const CompareStats st =
-        compare(got, expect[t.name], mit == mag.end() ? none : mit->second, b.dtype, mag_rtol, nround, is_integer(b.dtype));
+        compare(got, expect[t.name], mit == mag.end() ? none : mit->second, b.dtype, mag_rtol, nround,
+                is_integer(b.dtype) || c.tol.exact.count(t.name) != 0);
     r.max_err_ratio = std::max(r.max_err_ratio, st.max_ratio);
     r.nmse = std::max(r.nmse, st.nmse);
     if (st.bad) problems += "'" + t.name + "': " + std::to_string(st.bad) + " of " + std::to_string(got.size()) + " elements out of tolerance, first " + st.first_bad_detail + "; ";
@@ -439,6 +440,12 @@ const DLTensor* ErrorEnv::strided(std::vector<int64_t> shape, std::vector<int64_
 const DLTensor* ErrorEnv::view_of(const DLTensor* base, std::vector<int64_t> shape, int64_t elem_offset, std::vector<int64_t> strides) {
   refs_.push_back(std::make_unique<TensorRef>(base->data, base->dtype, std::move(shape), std::move(strides), base->device,
                                               base->byte_offset + uint64_t(elem_offset) * dtype_bytes(base->dtype)));
+  return refs_.back()->get();
+}
+
+const DLTensor* ErrorEnv::view_as(const DLTensor* base, DLDataType dtype, std::vector<int64_t> shape, int64_t byte_offset) {
+  refs_.push_back(std::make_unique<TensorRef>(base->data, dtype, std::move(shape), std::vector<int64_t>{}, base->device,
+                                              base->byte_offset + uint64_t(byte_offset)));
   return refs_.back()->get();
 }
 

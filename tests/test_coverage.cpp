@@ -67,6 +67,7 @@ TEST(Coverage, CaseTolerancesAreTheContracts) {
     for (const auto& [n, k] : c.tol.roundings) a.insert(k);
     for (const auto& [n, k] : t.roundings) b.insert(k);
     EXPECT_EQ(a, b) << c.op << " / " << c.name;
+    EXPECT_EQ(c.tol.exact, t.exact) << c.op << " / " << c.name;
   }
 }
 

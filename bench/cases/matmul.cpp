@@ -1,5 +1,9 @@
 // Benchmarks of linear (every projection of both models) and grouped_matmul (the MoE experts of
-// Qwen3-30B-A3B).
+// Qwen3-30B-A3B), each followed by its int8 W8A8 form (linear_w8a8, grouped_matmul_w8a8: int8 weights with
+// per-channel scales, int8 activations with per-token scales, output in the dtype of the row), so that
+// `opdev bench --op linear --op linear_w8a8 --dtype bfloat16` prints them side by side; and quantize_int8
+// of the activations that feed them. The int8 matmuls' time does not include quantising x (its own op, run
+// once per activation for all the projections that read it).
 #include "bench.h"
 
 namespace opdev::bench {
@@ -19,6 +23,44 @@ void linear_bench(const Model& m, const char* proj, int64_t T, int64_t N, int64_
   b.c.absent("bias");
   b.c.output("out", {T, N});
   b.c.call = [](conformance::Call& k) { return opdev_linear(k.ctx, k["out"], k["x"], k["weight"], k["bias"]); };
+  add(std::move(b));
+}
+
+void linear_w8a8_bench(const Model& m, const char* proj, int64_t T, int64_t N, int64_t K) {
+  BenchCase b;
+  b.model = m.name;
+  b.tokens = T;
+  b.shape = std::string(proj) + " [" + s(T) + "," + s(K) + "]x[" + s(N) + "," + s(K) + "]^T";
+  b.c.op = "linear_w8a8";
+  b.c.input("x", {T, K}).dtype(kInt8).integers(-127, 128);
+  b.c.input("x_scale", {T}).dtype(kFloat32).uniform(1e-3, 3e-2);
+  b.c.input("weight", {N, K}).dtype(kInt8).integers(-127, 128);
+  b.c.input("weight_scale", {N}).dtype(kFloat32).uniform(1e-3, 3e-2);
+  b.c.absent("bias");
+  b.c.output("out", {T, N});
+  b.c.call = [](conformance::Call& k) {
+    return opdev_linear_w8a8(k.ctx, k["out"], k["x"], k["x_scale"], k["weight"], k["weight_scale"], k["bias"]);
+  };
+  add(std::move(b));
+}
+
+// Both forms of a projection, float then int8.
+void linear_pair(const Model& m, const char* proj, int64_t T, int64_t N, int64_t K) {
+  linear_bench(m, proj, T, N, K);
+  linear_w8a8_bench(m, proj, T, N, K);
+}
+
+// x [rows, K] of a step with T tokens.
+void quantize_bench(const Model& m, const char* what, int64_t T, int64_t rows, int64_t K) {
+  BenchCase b;
+  b.model = m.name;
+  b.tokens = T;
+  b.shape = std::string(what) + " [" + s(rows) + "," + s(K) + "]";
+  b.c.op = "quantize_int8";
+  b.c.input("x", {rows, K}).normal(0, 1);
+  b.c.output("out", {rows, K}).dtype(kInt8);
+  b.c.output("scale", {rows}).dtype(kFloat32);
+  b.c.call = [](conformance::Call& k) { return opdev_quantize_int8(k.ctx, k["out"], k["scale"], k["x"]); };
   add(std::move(b));
 }
 
@@ -58,7 +100,22 @@ void grouped_bench(const Model& m, const char* proj, int64_t T, const std::vecto
   b.c.call = [](conformance::Call& k) {
     return opdev_grouped_matmul(k.ctx, k["out"], k["x"], k["weight"], k["expert_offsets"]);
   };
+  BenchCase q;
+  q.model = b.model;
+  q.tokens = T;
+  q.shape = b.shape;
   add(std::move(b));
+  q.c.op = "grouped_matmul_w8a8";
+  q.c.input("x", {R, K}).dtype(kInt8).integers(-127, 128);
+  q.c.input("x_scale", {R}).dtype(kFloat32).uniform(1e-3, 3e-2);
+  q.c.input("weight", {E, N, K}).dtype(kInt8).integers(-127, 128);
+  q.c.input("weight_scale", {E, N}).dtype(kFloat32).uniform(1e-3, 3e-2);
+  q.c.input("expert_offsets", {E + 1}).dtype(kInt64).values(offsets);
+  q.c.output("out", {R, N});
+  q.c.call = [](conformance::Call& k) {
+    return opdev_grouped_matmul_w8a8(k.ctx, k["out"], k["x"], k["x_scale"], k["weight"], k["weight_scale"], k["expert_offsets"]);
+  };
+  add(std::move(q));
 }
 
 }  // namespace
@@ -67,15 +124,18 @@ void register_matmul() {
   for (const Model* m : models())
     for (int64_t T : token_counts()) {
       const int64_t q = m->heads * m->head_dim, kv = m->kv_heads * m->head_dim;
-      linear_bench(*m, "qkv_proj", T, q + 2 * kv, m->hidden);
-      linear_bench(*m, "o_proj", T, m->hidden, q);
+      quantize_bench(*m, "hidden", T, T, m->hidden);
+      linear_pair(*m, "qkv_proj", T, q + 2 * kv, m->hidden);
+      linear_pair(*m, "o_proj", T, m->hidden, q);
       if (m->experts == 0) {
-        linear_bench(*m, "gate_up_proj", T, 2 * m->intermediate, m->hidden);
-        linear_bench(*m, "down_proj", T, m->hidden, m->intermediate);
+        quantize_bench(*m, "intermediate", T, T, m->intermediate);
+        linear_pair(*m, "gate_up_proj", T, 2 * m->intermediate, m->hidden);
+        linear_pair(*m, "down_proj", T, m->hidden, m->intermediate);
         // Logits are computed for the last token of each sequence only, so prefill does not run lm_head
         // over all 512 rows.
-        if (T <= 16) linear_bench(*m, "lm_head", T, m->vocab, m->hidden);
+        if (T <= 16) linear_pair(*m, "lm_head", T, m->vocab, m->hidden);
       } else {
+        // The router stays in the activation dtype under W8A8 (as vLLM keeps it): no int8 form.
         linear_bench(*m, "router", T, m->experts, m->hidden);
         // The full stack of 128 experts (400M elements for gate_up) does not fit this harness's host
         // copies, so the experts are 32 of the model's 128 with top-8 routing of T tokens; and, since
@@ -83,6 +143,7 @@ void register_matmul() {
         // T=512 (4096 / 128 = 32 rows on each of 32 experts).
         const int64_t E = 32;
         const std::vector<int64_t> counts = route(E, m->topk, T, 77 + uint64_t(T));
+        quantize_bench(*m, "moe intermediate (R = 8T)", T, m->topk * T, m->moe_intermediate);
         grouped_bench(*m, "moe gate_up", T, counts, 2 * m->moe_intermediate, m->hidden, " E=32 top-8");
         grouped_bench(*m, "moe down", T, counts, m->hidden, m->moe_intermediate, " E=32 top-8");
         if (T == 512) {

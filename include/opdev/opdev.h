@@ -156,7 +156,8 @@ OPDEV_API int opdev_context_deterministic(const opdev_context* ctx);
 OPDEV_API opdev_status opdev_context_set_deterministic(opdev_context* ctx, int deterministic);
 
 /* 1 if the context's backend implements `op` with `dtype` as its activation dtype (the dtype of the op's
- * first floating-point input, as documented per op), else 0. */
+ * first floating-point input, or of the tensor an op documents as such, e.g. out of opdev_linear_w8a8),
+ * else 0. */
 OPDEV_API int opdev_supports(const opdev_context* ctx, opdev_op op, DLDataType dtype);
 
 /* Waits for all work queued on the context (a no-op on host backends). */
@@ -421,6 +422,60 @@ OPDEV_API opdev_status opdev_grouped_matmul(opdev_context* ctx, const DLTensor* 
  *   sorted_rows  [T*k]     int32, a permutation of 0..T*k-1 (as opdev_moe_permute writes it) */
 OPDEV_API opdev_status opdev_moe_unpermute(opdev_context* ctx, const DLTensor* out, const DLTensor* permuted_y,
                                            const DLTensor* topk_weights, const DLTensor* sorted_rows);
+
+/* --- int8 W8A8: int8 weights and activations ------------------------------------------------------ */
+/* vLLM's W8A8 scheme (scaled_int8_quant + cutlass_scaled_mm): weights int8 per output channel, symmetric,
+ * w[n, k] ~ weight_scale[n] * weight[n, k]; activations int8 per row (token), symmetric, quantised at run
+ * time by opdev_quantize_int8 (once per activation, then used by every product that reads it: q/k/v and
+ * gate/up read the same x). Products accumulate exactly in int32, then are scaled and rounded once. Every
+ * float32 step below is a single IEEE operation rounded to nearest even, so all backends agree bit for bit
+ * on the int8 values and scales, and the matmuls' results do not depend on the kernel, the thread count or
+ * the other rows of the batch. */
+
+/* Dynamic per-row symmetric int8 quantisation. For each row m, in float32:
+ *   a        = max_k |float32(x[m, k])|           (NaN if the row holds a NaN)
+ *   scale[m] = a / 127.0f
+ *   inv      = (a == 0) ? 0 : 127.0f / a
+ *   r        = float32(x[m, k]) * inv
+ *   out[m,k] = (r is NaN) ? 0 : clamp(round_half_to_even(r), -127, 127)
+ * A row of zeros gets scale 0 and zeros. A row with a NaN gets scale NaN (and zeros), one with an infinity
+ * (and no NaN) scale inf (and zeros): opdev_linear_w8a8 then makes that row of its output NaN.
+ *   out   [M, K]  int8 (output)
+ *   scale [M]     float32 (output), contiguous
+ *   x     [M, K]  float32 | bfloat16 | float16 (the activation dtype)
+ * Rows of out and x may be strided; out, scale and x must not overlap. */
+OPDEV_API opdev_status opdev_quantize_int8(opdev_context* ctx, const DLTensor* out, const DLTensor* scale, const DLTensor* x);
+
+/* out = x_scale[m] * weight_scale[n] * sum_k x[m, k] * weight[n, k] (+ bias[n]), the sum exact in int32
+ * (acc). Then in float32 (vLLM's ScaledEpilogueBias order):
+ *   t = float32(acc) * weight_scale[n]        (float32(acc) rounds to nearest even past 2^24)
+ *   y = bias ? fmaf(x_scale[m], t, float32(bias[n])) : x_scale[m] * t
+ * and y is rounded once to out's dtype.
+ *   out          [M, N]  float32 | bfloat16 | float16 (the activation dtype)
+ *   x            [M, K]  int8, any value (e.g. from opdev_quantize_int8)
+ *   x_scale      [M]     float32, contiguous
+ *   weight       [N, K]  int8, any value; the Linear layout [out_features, in_features]
+ *   weight_scale [N]     float32, contiguous
+ *   bias         [N]     out's dtype, contiguous, or NULL
+ * K <= 131071 (so that no int32 sum of int8 products can overflow: 131071 * 128 * 128 < 2^31). Rows of out,
+ * x and weight may be strided; out must not overlap any input. NaN or inf scales propagate through the
+ * multiplications above (a NaN x_scale[m] makes row m NaN). */
+OPDEV_API opdev_status opdev_linear_w8a8(opdev_context* ctx, const DLTensor* out, const DLTensor* x, const DLTensor* x_scale,
+                                         const DLTensor* weight, const DLTensor* weight_scale, const DLTensor* bias);
+
+/* grouped_matmul with int8 operands: for each expert e, rows r of e (expert_offsets[e] <= r <
+ * expert_offsets[e+1]) get out[r, n] = the opdev_linear_w8a8 epilogue of sum_k x[r, k] * weight[e, n, k]
+ * with x_scale[r] and weight_scale[e, n] (no bias). Experts with no rows are not read.
+ *   out            [R, N]     float32 | bfloat16 | float16 (the activation dtype)
+ *   x              [R, K]     int8
+ *   x_scale        [R]        float32, contiguous
+ *   weight         [E, N, K]  int8
+ *   weight_scale   [E, N]     float32, contiguous
+ *   expert_offsets [E+1]      int64: 0 = o[0] <= o[1] <= ... <= o[E] = R
+ * K <= 131071. Rows of out, x and weight may be strided; out must not overlap any input. */
+OPDEV_API opdev_status opdev_grouped_matmul_w8a8(opdev_context* ctx, const DLTensor* out, const DLTensor* x,
+                                                 const DLTensor* x_scale, const DLTensor* weight,
+                                                 const DLTensor* weight_scale, const DLTensor* expert_offsets);
 
 /* --- KV cache and attention ---------------------------------------------------------------------- */
 /* Paged KV cache layout: [num_blocks, block_size, Hk, D] for keys and the same for values (vLLM "NHD",

@@ -78,6 +78,13 @@ std::vector<OpSignature> build_signatures() {
       case OPDEV_OP_ADD: v[i] = sig(op, {"out", "a", "b"}, 1, {}, {}); break;
       case OPDEV_OP_CAST: v[i] = sig(op, {"out", "x"}, 1, {}, {}); break;
       case OPDEV_OP_COPY: v[i] = sig(op, {"out", "x"}, 1, {}, {}); break;
+      case OPDEV_OP_QUANTIZE_INT8: v[i] = sig(op, {"out", "scale", "x"}, 2, {}, {}, {"scale"}); break;
+      case OPDEV_OP_LINEAR_W8A8:
+        v[i] = sig(op, {"out", "x", "x_scale", "weight", "weight_scale", "bias"}, 1, {}, {}, {"x_scale", "weight_scale"});
+        break;
+      case OPDEV_OP_GROUPED_MATMUL_W8A8:
+        v[i] = sig(op, {"out", "x", "x_scale", "weight", "weight_scale", "expert_offsets"}, 1, {}, {}, {"x_scale", "weight_scale"});
+        break;
       // No default: -Wswitch names an op added to ops.def without a signature here.
       case OPDEV_OP_COUNT:
       case OPDEV_OP_MAX_ENUM: break;
@@ -196,6 +203,11 @@ opdev_status invoke(opdev_context* ctx, opdev_op op, const std::map<std::string,
     case OPDEV_OP_ADD: return opdev_add(ctx, T("out"), T("a"), T("b"));
     case OPDEV_OP_CAST: return opdev_cast(ctx, T("out"), T("x"));
     case OPDEV_OP_COPY: return opdev_copy(ctx, T("out"), T("x"));
+    case OPDEV_OP_QUANTIZE_INT8: return opdev_quantize_int8(ctx, T("out"), T("scale"), T("x"));
+    case OPDEV_OP_LINEAR_W8A8:
+      return opdev_linear_w8a8(ctx, T("out"), T("x"), T("x_scale"), T("weight"), T("weight_scale"), T("bias"));
+    case OPDEV_OP_GROUPED_MATMUL_W8A8:
+      return opdev_grouped_matmul_w8a8(ctx, T("out"), T("x"), T("x_scale"), T("weight"), T("weight_scale"), T("expert_offsets"));
     case OPDEV_OP_COUNT:
     case OPDEV_OP_MAX_ENUM: break;
   }

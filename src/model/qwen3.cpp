@@ -1,6 +1,7 @@
 // Qwen3 / Qwen3-MoE forward pass on the opdev operators.
 #include "model/qwen3.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -53,6 +54,12 @@ TensorRef view(const Tensor& t, std::vector<int64_t> shape, std::vector<int64_t>
 
 }  // namespace
 
+WeightFormat parse_weight_format(const std::string& n) {
+  if (n.empty() || n == "dtype") return WeightFormat::Compute;
+  if (n == "int8" || n == "w8a8") return WeightFormat::Int8;
+  throw ModelError("--weights '" + n + "' is not one of dtype (the compute dtype), int8");
+}
+
 DLDataType parse_compute_dtype(const std::string& n) {
   if (n == "float32" || n == "f32" || n == "fp32") return kFloat32;
   if (n == "bfloat16" || n == "bf16") return kBFloat16;
@@ -84,7 +91,7 @@ struct Loader {
     Tensor staging(ctx, src_dt, {n}, "loading " + name);
     upload(ctx, staging, t.data, t.nbytes);
     TensorRef flat_dst(dst->data, dst->dtype, {n}, {}, dst->device, dst->byte_offset);
-    ok(same_dtype(src_dt, dt) ? opdev_copy(ctx, flat_dst, staging) : opdev_cast(ctx, flat_dst, staging), name.c_str());
+    ok(same_dtype(src_dt, dst->dtype) ? opdev_copy(ctx, flat_dst, staging) : opdev_cast(ctx, flat_dst, staging), name.c_str());
     done += t.nbytes;
     if (progress) progress(done, total, name);
   }
@@ -109,6 +116,36 @@ struct Loader {
     return t;
   }
 
+  // Rows of checkpoint tensors stacked ([sum rows, cols]), converted to float32 and quantised per row
+  // (opdev_quantize_int8) into q (int8 [sum rows, cols]) and scale (float32 [sum rows]), device views.
+  void quantized_into(const std::vector<std::string>& names, int64_t cols, const DLTensor* q, const DLTensor* scale,
+                      const std::string& what) {
+    int64_t rows = 0;
+    for (const auto& n : names) rows += ck.tensor(n).shape[0];
+    Tensor f(ctx, kFloat32, {rows, cols}, what + " (float32, to quantise)");
+    int64_t r0 = 0;
+    for (const auto& n : names) {
+      const int64_t r = ck.tensor(n).shape[0];
+      into(n, f.rows(r0, r));
+      r0 += r;
+    }
+    ok(opdev_quantize_int8(ctx, q, scale, f), what.c_str());
+  }
+
+  // A projection's weight: the stacked rows in the compute dtype, or int8 with its scales.
+  void projection(const std::vector<std::string>& names, int64_t cols, const std::string& what, bool int8, Tensor& w,
+                  Tensor& scale) {
+    if (!int8) {
+      w = stacked(names, cols, what);
+      return;
+    }
+    int64_t rows = 0;
+    for (const auto& n : names) rows += ck.tensor(n).shape[0];
+    w = Tensor(ctx, kInt8, {rows, cols}, what);
+    scale = Tensor(ctx, kFloat32, {rows}, what + " scales");
+    quantized_into(names, cols, w, scale, what);
+  }
+
   Tensor stacked_1d(const std::vector<std::string>& names, const std::string& what) {
     int64_t n = 0;
     for (const auto& x : names) n += ck.tensor(x).shape[0];
@@ -125,8 +162,9 @@ struct Loader {
 
 }  // namespace
 
-Qwen3Model::Qwen3Model(const Checkpoint& ck, opdev_context* ctx, DLDataType dt, const ProgressFn& progress)
-    : cfg_(ck.config()), ctx_(ctx), dtype_(dt) {
+Qwen3Model::Qwen3Model(const Checkpoint& ck, opdev_context* ctx, DLDataType dt, const ProgressFn& progress, WeightFormat weights)
+    : cfg_(ck.config()), ctx_(ctx), dtype_(dt), weights_(weights) {
+  const bool q8 = weights == WeightFormat::Int8;
   const ModelConfig& c = cfg_;
   const int64_t H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads;
   Loader L{ck, ctx, dt, progress};
@@ -144,30 +182,48 @@ Qwen3Model::Qwen3Model(const Checkpoint& ck, opdev_context* ctx, DLDataType dt, 
     w.post_norm = L.whole(p + "post_attention_layernorm.weight", {H});
     w.q_norm = L.whole(p + "self_attn.q_norm.weight", {D});
     w.k_norm = L.whole(p + "self_attn.k_norm.weight", {D});
-    w.qkv_w = L.stacked({p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"}, H, p + "qkv");
-    w.o_w = L.whole(p + "self_attn.o_proj.weight", {H, Hq * D});
+    L.projection({p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"}, H, p + "qkv", q8,
+                 w.qkv_w, w.qkv_s);
+    L.projection({p + "self_attn.o_proj.weight"}, Hq * D, p + "o_proj", q8, w.o_w, w.o_s);
     if (c.attention_bias) {
       w.qkv_b = L.stacked_1d({p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"}, p + "qkv bias");
       w.o_b = L.whole(p + "self_attn.o_proj.bias", {H});
     }
     w.moe = c.is_moe_layer(l);
     if (!w.moe) {
-      w.gate_up_w = L.stacked({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, H, p + "gate_up");
-      w.down_w = L.whole(p + "mlp.down_proj.weight", {H, c.intermediate_size});
+      L.projection({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, H, p + "gate_up", q8, w.gate_up_w, w.gate_up_s);
+      L.projection({p + "mlp.down_proj.weight"}, c.intermediate_size, p + "down_proj", q8, w.down_w, w.down_s);
     } else {
       const int64_t E = c.num_experts, Im = c.moe_intermediate_size;
       w.router_w = L.whole(p + "mlp.gate.weight", {E, H});
-      w.experts_gate_up_w = Tensor(ctx, dt, {E, 2 * Im, H}, p + "experts gate_up");
-      w.experts_down_w = Tensor(ctx, dt, {E, H, Im}, p + "experts down");
+      w.experts_gate_up_w = Tensor(ctx, q8 ? kInt8 : dt, {E, 2 * Im, H}, p + "experts gate_up");
+      w.experts_down_w = Tensor(ctx, q8 ? kInt8 : dt, {E, H, Im}, p + "experts down");
+      if (q8) {
+        w.experts_gate_up_s = Tensor(ctx, kFloat32, {E, 2 * Im}, p + "experts gate_up scales");
+        w.experts_down_s = Tensor(ctx, kFloat32, {E, H}, p + "experts down scales");
+      }
       for (int64_t e = 0; e < E; ++e) {
         const std::string q = p + "mlp.experts." + std::to_string(e) + ".";
+        if (q8) {
+          L.quantized_into({q + "gate_proj.weight", q + "up_proj.weight"}, H, view(w.experts_gate_up_w, {2 * Im, H}, {}, e * 2 * Im * H),
+                           view(w.experts_gate_up_s, {2 * Im}, {}, e * 2 * Im), q + "gate_up");
+          L.quantized_into({q + "down_proj.weight"}, Im, view(w.experts_down_w, {H, Im}, {}, e * H * Im),
+                           view(w.experts_down_s, {H}, {}, e * H), q + "down");
+          continue;
+        }
         L.into(q + "gate_proj.weight", view(w.experts_gate_up_w, {Im, H}, {}, e * 2 * Im * H));
         L.into(q + "up_proj.weight", view(w.experts_gate_up_w, {Im, H}, {}, (e * 2 + 1) * Im * H));
         L.into(q + "down_proj.weight", view(w.experts_down_w, {H, Im}, {}, e * H * Im));
       }
     }
   }
-  weight_bytes_ = L.done;
+  // Bytes the weights occupy on the device.
+  weight_bytes_ = embed_.nbytes() + final_norm_.nbytes() + lm_head_.nbytes();
+  for (const LayerWeights& w : layers_)
+    for (const Tensor* t : {&w.input_norm, &w.post_norm, &w.q_norm, &w.k_norm, &w.qkv_w, &w.qkv_b, &w.o_w, &w.o_b, &w.gate_up_w,
+                            &w.down_w, &w.router_w, &w.experts_gate_up_w, &w.experts_down_w, &w.qkv_s, &w.o_s, &w.gate_up_s,
+                            &w.down_s, &w.experts_gate_up_s, &w.experts_down_s})
+      weight_bytes_ += t->nbytes();
 
   // Rotary table for every position the model supports.
   cos_sin_ = Tensor(ctx, kFloat32, {c.max_position_embeddings, D}, "rope cos/sin table");
@@ -205,10 +261,11 @@ double Qwen3Model::decode_weight_bytes() const {
   b += double(c.hidden_size) * item;                       // final norm
   for (const LayerWeights& w : layers_) {
     for (const Tensor* t : {&w.input_norm, &w.post_norm, &w.q_norm, &w.k_norm, &w.qkv_w, &w.qkv_b, &w.o_w, &w.o_b, &w.gate_up_w,
-                            &w.down_w, &w.router_w})
+                            &w.down_w, &w.router_w, &w.qkv_s, &w.o_s, &w.gate_up_s, &w.down_s})
       b += double(t->nbytes());
     if (w.moe)
-      b += double(w.experts_gate_up_w.nbytes() + w.experts_down_w.nbytes()) * double(c.num_experts_per_tok) / double(c.num_experts);
+      b += double(w.experts_gate_up_w.nbytes() + w.experts_down_w.nbytes() + w.experts_gate_up_s.nbytes() + w.experts_down_s.nbytes()) *
+           double(c.num_experts_per_tok) / double(c.num_experts);
   }
   return b;
 }
@@ -235,6 +292,7 @@ struct Qwen3Model::Scratch {
   Tensor x, residual, qkv, attn, mlp_out, gate_up, act;            // dense path and attention
   Tensor router, topk_w, topk_ids, permuted, offsets, rows, egu, eact, ey;  // MoE path
   Tensor sel;                                                     // [R, H] rows that need logits
+  Tensor xq, xs;  // Int8: a projection's input quantised, int8 [rows, K] (K up to the widest input) and float32 [rows]
   Tensor ids, positions, slots, cu, seqlens, block_table, logit_rows;
 };
 
@@ -267,6 +325,12 @@ void Qwen3Model::ensure_scratch(int64_t T, int64_t R) {
       s.egu = Tensor(ctx_, dtype_, {cap * k, 2 * Im}, "expert gate_up");
       s.eact = Tensor(ctx_, dtype_, {cap * k, Im}, "expert activation");
       s.ey = Tensor(ctx_, dtype_, {cap * k, H}, "expert output");
+    }
+    if (weights_ == WeightFormat::Int8) {
+      const int64_t rows = cap * (c.is_moe() ? std::max<int64_t>(1, c.num_experts_per_tok) : 1);
+      const int64_t K = std::max({H, Hq * D, c.intermediate_size, c.is_moe() ? c.moe_intermediate_size : int64_t(0)});
+      s.xq = Tensor(ctx_, kInt8, {rows * K}, "quantised projection input");
+      s.xs = Tensor(ctx_, kFloat32, {rows}, "projection input scales");
     }
     s.T = cap;
   }
@@ -325,6 +389,44 @@ void Qwen3Model::forward(const BatchInputs& in, KvCache& cache, Tensor& logits) 
   opdev_context_set_label(ctx_, nullptr);
 }
 
+namespace {
+
+// x [rows, K] quantised into the scratch: int8 [rows, K] and float32 [rows] views; labelled "<what>.quantize".
+struct Quantised {
+  TensorRef q, scale;
+};
+
+Quantised quantise(opdev_context* ctx, const Tensor& xq, const Tensor& xs, const DLTensor* x, const char* what, int64_t l) {
+  const int64_t rows = x->shape[0], K = x->shape[1];
+  Quantised r{view(xq, {rows, K}, {}, 0), view(xs, {rows}, {}, 0)};
+  const std::string label = std::string(what) + ".quantize";
+  at(ctx, label.c_str(), l);
+  ok(opdev_quantize_int8(ctx, r.q, r.scale, x), label.c_str(), l);
+  return r;
+}
+
+}  // namespace
+
+void Qwen3Model::project(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w, const Tensor& scale,
+                         const DLTensor* bias) {
+  if (weights_ != WeightFormat::Int8) {
+    OP(what, l, opdev_linear(ctx_, out, x, w, bias));
+    return;
+  }
+  const Quantised q = quantise(ctx_, s_->xq, s_->xs, x.get(), what, l);
+  OP(what, l, opdev_linear_w8a8(ctx_, out, q.q, q.scale, w, scale, bias));
+}
+
+void Qwen3Model::project_experts(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w,
+                                 const Tensor& scale) {
+  if (weights_ != WeightFormat::Int8) {
+    OP(what, l, opdev_grouped_matmul(ctx_, out, x, w, s_->offsets));
+    return;
+  }
+  const Quantised q = quantise(ctx_, s_->xq, s_->xs, x.get(), what, l);
+  OP(what, l, opdev_grouped_matmul_w8a8(ctx_, out, q.q, q.scale, w, scale, s_->offsets));
+}
+
 void Qwen3Model::layer(int64_t l, int64_t T, KvCache& cache) {
   const ModelConfig& c = cfg_;
   const LayerWeights& w = layers_[size_t(l)];
@@ -333,7 +435,7 @@ void Qwen3Model::layer(int64_t l, int64_t T, KvCache& cache) {
   const int64_t QKV = (Hq + 2 * Hk) * D;
   TensorRef x = s.x.rows(0, T), qkv = s.qkv.rows(0, T);
   // Attention.
-  OP("self_attn.qkv_proj", l, opdev_linear(ctx_, qkv, x, w.qkv_w, c.attention_bias ? w.qkv_b.ref.get() : nullptr));
+  project("self_attn.qkv_proj", l, qkv, x, w.qkv_w, w.qkv_s, c.attention_bias ? w.qkv_b.ref.get() : nullptr);
   TensorRef q = view(s.qkv, {T, Hq, D}, {QKV, D, 1}, 0);
   TensorRef k = view(s.qkv, {T, Hk, D}, {QKV, D, 1}, Hq * D);
   TensorRef v = view(s.qkv, {T, Hk, D}, {QKV, D, 1}, (Hq + Hk) * D);
@@ -346,16 +448,16 @@ void Qwen3Model::layer(int64_t l, int64_t T, KvCache& cache) {
      opdev_paged_attention(ctx_, attn3, nullptr, q, cache.k[size_t(l)], cache.v[size_t(l)], s.block_table, s.cu, s.seqlens,
                            1.0 / std::sqrt(double(D)), 1));
   TensorRef o = s.mlp_out.rows(0, T), residual = s.residual.rows(0, T);
-  OP("self_attn.o_proj", l, opdev_linear(ctx_, o, s.attn.rows(0, T), w.o_w, c.attention_bias ? w.o_b.ref.get() : nullptr));
+  project("self_attn.o_proj", l, o, s.attn.rows(0, T), w.o_w, w.o_s, c.attention_bias ? w.o_b.ref.get() : nullptr);
   // residual += o; x = post_attention_layernorm(residual)
   OP("post_attention_layernorm", l, opdev_add_rms_norm(ctx_, x, residual, o, residual, w.post_norm, c.rms_norm_eps));
   // MLP into mlp_out.
   TensorRef mlp_out = s.mlp_out.rows(0, T);
   if (!w.moe) {
     TensorRef gu = s.gate_up.rows(0, T), act = s.act.rows(0, T);
-    OP("mlp.gate_up_proj", l, opdev_linear(ctx_, gu, x, w.gate_up_w, nullptr));
+    project("mlp.gate_up_proj", l, gu, x, w.gate_up_w, w.gate_up_s, nullptr);
     OP("mlp.silu_and_mul", l, opdev_silu_and_mul(ctx_, act, gu));
-    OP("mlp.down_proj", l, opdev_linear(ctx_, mlp_out, act, w.down_w, nullptr));
+    project("mlp.down_proj", l, mlp_out, act, w.down_w, w.down_s, nullptr);
     return;
   }
   const int64_t k_ = c.num_experts_per_tok;
@@ -366,9 +468,9 @@ void Qwen3Model::layer(int64_t l, int64_t T, KvCache& cache) {
   TensorRef px = s.permuted.rows(0, T * k_), rows = s.rows.rows(0, T * k_);
   OP("mlp.moe_permute", l, opdev_moe_permute(ctx_, px, s.offsets, rows, x, tid));
   TensorRef egu = s.egu.rows(0, T * k_), eact = s.eact.rows(0, T * k_), ey = s.ey.rows(0, T * k_);
-  OP("mlp.experts.gate_up", l, opdev_grouped_matmul(ctx_, egu, px, w.experts_gate_up_w, s.offsets));
+  project_experts("mlp.experts.gate_up", l, egu, px, w.experts_gate_up_w, w.experts_gate_up_s);
   OP("mlp.experts.silu_and_mul", l, opdev_silu_and_mul(ctx_, eact, egu));
-  OP("mlp.experts.down", l, opdev_grouped_matmul(ctx_, ey, eact, w.experts_down_w, s.offsets));
+  project_experts("mlp.experts.down", l, ey, eact, w.experts_down_w, w.experts_down_s);
   OP("mlp.moe_unpermute", l, opdev_moe_unpermute(ctx_, mlp_out, ey, tw, rows));
 }
 

@@ -20,6 +20,18 @@
 
 namespace opdev::model {
 
+// How the projections' weights are held. The embedding, the norms, the MoE router and the lm_head stay
+// in the compute dtype either way (as vLLM's W8A8 checkpoints keep them).
+enum class WeightFormat {
+  Compute,  // the compute dtype
+  Int8,     // W8A8: int8 per output channel with float32 scales, quantised from the checkpoint at load
+            // (opdev_quantize_int8 on float32 rows); activations are quantised per token before each
+            // projection (quantize_int8, then linear_w8a8 / grouped_matmul_w8a8)
+};
+
+// "dtype" (the compute dtype) | "int8" (the --weights option).
+WeightFormat parse_weight_format(const std::string& name);
+
 struct LayerWeights {
   bool moe = false;
   Tensor input_norm, post_norm, q_norm, k_norm;  // [H], [H], [D], [D]
@@ -28,6 +40,9 @@ struct LayerWeights {
   Tensor gate_up_w, down_w;                      // dense: [2 I, H] (gate rows, then up rows), [H, I]
   Tensor router_w;                               // MoE: [E, H]
   Tensor experts_gate_up_w, experts_down_w;      // MoE: [E, 2 Im, H], [E, H, Im]
+  // WeightFormat::Int8: the *_w above (not the router) are int8 and these their float32 scales, one per
+  // output row: [(Hq + 2 Hk) D], [H], [2 I], [H], [E, 2 Im], [E, H].
+  Tensor qkv_s, o_s, gate_up_s, down_s, experts_gate_up_s, experts_down_s;
 };
 
 // The paged KV cache: per layer [num_blocks, block_size, Hk, D] keys and values.
@@ -53,7 +68,8 @@ class Qwen3Model {
  public:
   // Uploads every weight to the context's device in the compute dtype (float32, bfloat16 or float16),
   // fusing q/k/v and gate/up. `progress` reports bytes as tensors are loaded.
-  Qwen3Model(const Checkpoint& ckpt, opdev_context* ctx, DLDataType compute, const ProgressFn& progress = nullptr);
+  Qwen3Model(const Checkpoint& ckpt, opdev_context* ctx, DLDataType compute, const ProgressFn& progress = nullptr,
+             WeightFormat weights = WeightFormat::Compute);
   ~Qwen3Model();
   Qwen3Model(const Qwen3Model&) = delete;
   Qwen3Model& operator=(const Qwen3Model&) = delete;
@@ -61,7 +77,8 @@ class Qwen3Model {
   const ModelConfig& config() const { return cfg_; }
   opdev_context* ctx() const { return ctx_; }
   DLDataType dtype() const { return dtype_; }
-  size_t weight_bytes() const { return weight_bytes_; }
+  WeightFormat weight_format() const { return weights_; }
+  size_t weight_bytes() const { return weight_bytes_; }  // on the device
   // Bytes of weights one decode step reads (the decode floor's numerator): every dense weight, the
   // experts a token routes to (num_experts_per_tok of num_experts per MoE layer), the lm_head once and
   // the embedding row (negligible; not counted).
@@ -79,10 +96,16 @@ class Qwen3Model {
   struct Scratch;
   void ensure_scratch(int64_t T, int64_t R);
   void layer(int64_t l, int64_t T, KvCache& cache);
+  // out[rows] = x[rows] . w^T (+ bias): opdev_linear, or (Int8) quantize_int8(x) then linear_w8a8.
+  void project(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w, const Tensor& scale,
+               const DLTensor* bias);
+  // The experts' grouped_matmul, or (Int8) quantize_int8(x) then grouped_matmul_w8a8.
+  void project_experts(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w, const Tensor& scale);
 
   ModelConfig cfg_;
   opdev_context* ctx_;
   DLDataType dtype_;
+  WeightFormat weights_ = WeightFormat::Compute;
   size_t weight_bytes_ = 0;
   Tensor embed_, final_norm_, lm_head_;  // lm_head_ empty when tied
   std::vector<LayerWeights> layers_;

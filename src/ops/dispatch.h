@@ -44,7 +44,8 @@ constexpr int op_num_outputs(opdev_op op) {
     case OPDEV_OP_ROPE:
     case OPDEV_OP_MOE_GATING_TOPK:
     case OPDEV_OP_RESHAPE_AND_CACHE:
-    case OPDEV_OP_PAGED_ATTENTION: return 2;
+    case OPDEV_OP_PAGED_ATTENTION:
+    case OPDEV_OP_QUANTIZE_INT8: return 2;
     case OPDEV_OP_MOE_PERMUTE: return 3;
     default: return 1;
   }

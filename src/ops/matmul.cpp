@@ -1,29 +1,8 @@
 // Front-ends of linear and grouped_matmul: validate, then dispatch.
 #include "ops/dispatch.h"
+#include "ops/expert_offsets.h"
 
 using namespace opdev;
-
-namespace {
-
-// Host check of grouped_matmul's expert_offsets [E+1]: every value in [0, R] (OUT_OF_RANGE), then the
-// structure 0 = o[0] <= o[1] <= ... <= o[E] = R (INVALID_ARGUMENT: the values are rows of x, but a wrong
-// end or a decrease is a malformed partition, not an out-of-range index).
-void check_expert_offsets(const TensorView& o, int64_t R) {
-  OpCheck::index_range(o, 0, R + 1, "the rows R of x, inclusive");
-  const int64_t E = o.numel - 1;
-  const int64_t first = read_index(o, 0), last = read_index(o, E);
-  OpCheck::expect(first == 0, OPDEV_STATUS_INVALID_ARGUMENT, o.name, "[0] = ", first,
-                  ", expected 0 (offsets must start at 0; invalid partition of the rows)");
-  for (int64_t e = 1; e <= E; ++e) {
-    const int64_t prev = read_index(o, e - 1), cur = read_index(o, e);
-    OpCheck::expect(cur >= prev, OPDEV_STATUS_INVALID_ARGUMENT, o.name, "[", e, "] = ", cur, " is less than ", o.name, "[", e - 1,
-                    "] = ", prev, " (offsets must be non-decreasing; invalid partition of the rows)");
-  }
-  OpCheck::expect(last == R, OPDEV_STATUS_INVALID_ARGUMENT, o.name, "[", E, "] = ", last, ", expected R = ", R,
-                  " (the rows of x; offsets must end at R; invalid partition of the rows)");
-}
-
-}  // namespace
 
 extern "C" {
 
@@ -98,12 +77,7 @@ OPDEV_API opdev_status opdev_grouped_matmul(opdev_context* ctx, const DLTensor* 
     if (c.host_visible()) check_expert_offsets(a.expert_offsets, R);
     auto cost = [&] {
       // Only the weights of experts that own rows are read (when the offsets are visible here).
-      double wbytes = nbytes(a.weight);
-      if (c.host_visible()) {
-        int64_t used = 0;
-        for (int64_t e = 0; e < E; ++e) used += read_index(a.expert_offsets, e + 1) > read_index(a.expert_offsets, e);
-        wbytes = double(used) * double(N) * double(K) * double(a.weight.itemsize());
-      }
+      const double wbytes = c.host_visible() ? used_expert_weight_bytes(a.expert_offsets, N, K, a.weight.itemsize()) : nbytes(a.weight);
       return OpCost{nbytes(a.x) + wbytes + nbytes(a.expert_offsets) + nbytes(a.out), 2.0 * double(R) * double(N) * double(K)};
     };
     return dispatch(c, a, a.x.dtype, a.out.empty(), cost,

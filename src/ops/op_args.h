@@ -100,4 +100,19 @@ struct copy_args {
   TensorView out, x;
 };
 
+// The largest K of the int8 matmuls: K * 128 * 128 < 2^31, so no int32 sum of int8 products overflows.
+constexpr int64_t kW8A8MaxK = 131071;
+
+struct quantize_int8_args {
+  TensorView out, scale, x;  // i8 [M, K], f32 [M], [M, K]
+};
+
+struct linear_w8a8_args {
+  TensorView out, x, x_scale, weight, weight_scale, bias;  // [M, N], i8 [M, K], f32 [M], i8 [N, K], f32 [N], [N] or absent
+};
+
+struct grouped_matmul_w8a8_args {
+  TensorView out, x, x_scale, weight, weight_scale, expert_offsets;  // [R, N], i8 [R, K], f32 [R], i8 [E, N, K], f32 [E, N], i64 [E+1]
+};
+
 }  // namespace opdev

@@ -1,5 +1,6 @@
 // The machine side of the roofline, measured on this host: read bandwidth (all threads streaming a buffer
-// far larger than the caches) and float32 FMA / bfloat16 dot-product peaks (independent register chains).
+// far larger than the caches) and float32 FMA / bfloat16 / int8 dot-product peaks (independent register
+// chains).
 // One copy for everyone: `opdev bench` and bench-model measure thoroughly, the profiler briefly. Depends
 // on nothing else in opdev (bench links the object file directly).
 #pragma once
@@ -15,6 +16,7 @@ struct Machine {
   double read_gbps = 0;      // streaming read of a buffer far larger than the caches
   double f32_gflops = 0;     // float32 FMA throughput
   double bf16_gflops = 0;    // bfloat16 dot-product throughput (AVX512-BF16), 0 when absent
+  double i8_gops = 0;        // int8 dot-product throughput (AVX512-VNNI vpdpbusd), 0 when absent
   std::string simd;          // widest vector unit used for the measurement
 
   // The peak that bounds an op with this activation dtype: the bfloat16 peak for bfloat16 where the
@@ -22,6 +24,9 @@ struct Machine {
   double peak_gflops(DLDataType dtype) const {
     return dtype.code == kDLBfloat && dtype.bits == 16 && bf16_gflops > 0 ? bf16_gflops : f32_gflops;
   }
+  // The peak of an int8 product (linear_w8a8, grouped_matmul_w8a8: int8 multiply-adds whatever the output
+  // dtype): the int8 dot-product peak where the machine has one, else the float32 peak.
+  double peak_int8_gops() const { return i8_gops > 0 ? i8_gops : f32_gflops; }
 };
 
 enum class Effort {

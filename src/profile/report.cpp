@@ -165,13 +165,19 @@ bool reads_from(const Recorder& r, const CallRecord& w, const CallRecord& rd, st
 
 // ---- roofline --------------------------------------------------------------------------------------
 
+double Roofline::peak(const CallRecord& c) const {
+  // The int8 products run int8 multiply-adds whatever their output (activation) dtype.
+  if (c.op == OPDEV_OP_LINEAR_W8A8 || c.op == OPDEV_OP_GROUPED_MATMUL_W8A8) return machine.peak_int8_gops();
+  return machine.peak_gflops(c.dtype);
+}
+
 bool Roofline::memory_bound(const CallRecord& c) const {
   // flops / bytes < peak / bandwidth, without dividing by zero.
-  return c.flops * machine.read_gbps < machine.peak_gflops(c.dtype) * c.bytes;
+  return c.flops * machine.read_gbps < peak(c) * c.bytes;
 }
 
 double Roofline::roofline_ns(const CallRecord& c) const {
-  const double bw = machine.read_gbps, peak = machine.peak_gflops(c.dtype);
+  const double bw = machine.read_gbps, peak = this->peak(c);
   return std::max(bw > 0 ? c.bytes / bw : 0.0, peak > 0 ? c.flops / peak : 0.0);
 }
 
@@ -254,7 +260,8 @@ std::vector<SummaryRow> summarize(const Recorder& r, const Roofline& roof) {
 // Ops that stream weights or the KV cache are kernels of their own in every engine (GEMM, attention):
 // they end a run. Fusing an elementwise op into their prologue or epilogue is another optimisation.
 static bool streams_weights_or_cache(opdev_op op) {
-  return op == OPDEV_OP_LINEAR || op == OPDEV_OP_GROUPED_MATMUL || op == OPDEV_OP_PAGED_ATTENTION;
+  return op == OPDEV_OP_LINEAR || op == OPDEV_OP_GROUPED_MATMUL || op == OPDEV_OP_PAGED_ATTENTION || op == OPDEV_OP_LINEAR_W8A8 ||
+         op == OPDEV_OP_GROUPED_MATMUL_W8A8;
 }
 
 std::vector<FusionRun> find_fusion_runs(const Recorder& r, const Roofline& roof) {
@@ -442,7 +449,8 @@ std::string format_report(const Recorder& r, const Roofline& roof, int top) {
        fmt("%.3f", wall_ns / 1e6) + " ms from the first op's start to the last op's end\n";
   s += std::string("roofline (") + (roof.measured ? "measured on this host" : "given") + "): read " + fmt("%.1f", m.read_gbps) +
        " GB/s, float32 " + fmt("%.0f", m.f32_gflops) + " GFLOP/s, bfloat16 " +
-       (m.bf16_gflops > 0 ? fmt("%.0f", m.bf16_gflops) + " GFLOP/s" : std::string("n/a (float32 peak)")) + "\n";
+       (m.bf16_gflops > 0 ? fmt("%.0f", m.bf16_gflops) + " GFLOP/s" : std::string("n/a (float32 peak)")) + ", int8 " +
+       (m.i8_gops > 0 ? fmt("%.0f", m.i8_gops) + " GOP/s" : std::string("n/a (float32 peak)")) + "\n";
   if (r.calls().empty()) return s + "no op calls recorded\n";
 
   // A table of groups by total time.

@@ -13,9 +13,12 @@ namespace opdev::profile {
 
 // The roofline the calls are measured against.
 struct Roofline {
-  Machine machine;        // read_gbps (1 GB/s = 1 byte/ns), f32_gflops, bf16_gflops
+  Machine machine;        // read_gbps (1 GB/s = 1 byte/ns), f32_gflops, bf16_gflops, i8_gops
   bool measured = false;  // false: the numbers were given in opdev_profile_options
 
+  // The peak that bounds a call: its activation dtype's (Machine::peak_gflops), the int8 peak for the int8
+  // products.
+  double peak(const CallRecord& c) const;
   // Memory-bound: arithmetic intensity flops / bytes below the machine balance peak / bandwidth.
   bool memory_bound(const CallRecord& c) const;
   // The roofline's time for a call in ns: max(bytes / bandwidth, flops / peak of its dtype). Its ratio to

@@ -14,30 +14,6 @@ namespace {
 using namespace opdev::model;
 using namespace opdev::model::testing;
 
-// Logits of every position of `ids` from one forward over the whole sequence.
-std::vector<std::vector<float>> full_forward(Qwen3Model& m, opdev_context* ctx, const std::vector<int32_t>& ids) {
-  const int64_t n = int64_t(ids.size()), bs = 16, nb = (n + bs - 1) / bs, V = m.config().vocab_size;
-  KvCache cache = m.make_kv_cache(nb, bs);
-  BatchInputs in;
-  in.ids = ids;
-  in.max_blocks = nb;
-  for (int64_t b = 0; b < nb; ++b) in.block_table.push_back(int32_t(b));
-  in.cu_seqlens_q = {0, int32_t(n)};
-  in.seq_lens_kv = {int32_t(n)};
-  for (int64_t i = 0; i < n; ++i) {
-    in.positions.push_back(int32_t(i));
-    in.slot_mapping.push_back(i);
-    in.logit_rows.push_back(int32_t(i));
-  }
-  Tensor logits;
-  m.forward(in, cache, logits);
-  std::vector<float> host(size_t(n * V));
-  download(ctx, host.data(), logits, logits.nbytes());
-  std::vector<std::vector<float>> rows;
-  for (int64_t i = 0; i < n; ++i) rows.emplace_back(host.begin() + i * V, host.begin() + (i + 1) * V);
-  return rows;
-}
-
 // max |a - b| <= 1e-4 * max |b| (the parity bound of the issue), row by row.
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
   ASSERT_EQ(a.size(), b.size()) << what;

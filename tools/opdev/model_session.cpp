@@ -13,6 +13,10 @@ void add_model_options(CLI::App* c, ModelOptions& o) {
   c->add_option("--model,-m", o.model, "Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json)")->required();
   c->add_option("--backend,-b", o.backend, "Backend to run on")->default_val("cpu");
   c->add_option("--dtype", o.dtype, "Compute dtype: float32, bfloat16, float16 (default: the checkpoint's)");
+  c->add_option("--weights", o.weights,
+                 "Projection weights: dtype (the compute dtype) or int8 (W8A8: int8 per-channel weights quantised at load, "
+                 "int8 per-token activations; embedding, norms, router and lm_head stay in the compute dtype)")
+      ->default_val("dtype");
   c->add_option("--threads,-t", o.threads, "Threads (0 = all cores)");
   c->add_flag("--deterministic", o.deterministic,
               "Bitwise-reproducible results across runs, thread counts and batch compositions (slower prefill)");
@@ -83,8 +87,9 @@ std::unique_ptr<Session> open_session(const ModelOptions& o, bool need_tokenizer
   s->ctx = Context(o.backend.c_str(), o.threads, o.deterministic);
   std::string dt = o.dtype;
   if (dt.empty()) dt = s->ckpt->config().torch_dtype.empty() ? "bfloat16" : s->ckpt->config().torch_dtype;
+  const model::WeightFormat wf = model::parse_weight_format(o.weights);
   s->model = std::make_unique<model::Qwen3Model>(*s->ckpt, s->ctx, model::parse_compute_dtype(dt),
-                                                 [&](size_t d, size_t t, const std::string&) { bar(d, t, "loading"); });
+                                                 [&](size_t d, size_t t, const std::string&) { bar(d, t, "loading"); }, wf);
   if (!o.quiet) std::fprintf(stderr, "\r%-80s\r", "");
   const bool has_tok = std::filesystem::exists(std::filesystem::path(o.model) / "tokenizer.json");
   if (need_tokenizer || has_tok) {
@@ -94,9 +99,10 @@ std::unique_ptr<Session> open_session(const ModelOptions& o, bool need_tokenizer
   }
   s->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!o.quiet)
-    std::fprintf(stderr, "loaded %s: %s, %lld layers, %.0f MiB of %s weights on %s (%s, %d threads%s) in %.1f s\n", o.model.c_str(),
-                 s->ckpt->config().architecture.c_str(), (long long)s->ckpt->config().num_hidden_layers,
-                 double(s->model->weight_bytes()) / (1 << 20), dtype_str(s->model->dtype()), o.backend.c_str(),
+    std::fprintf(stderr, "loaded %s: %s, %lld layers, %.0f MiB of weights (computing in %s%s) on %s (%s, %d threads%s) in %.1f s\n",
+                 o.model.c_str(), s->ckpt->config().architecture.c_str(), (long long)s->ckpt->config().num_hidden_layers,
+                 double(s->model->weight_bytes()) / (1 << 20), dtype_str(s->model->dtype()),
+                 wf == model::WeightFormat::Int8 ? ", int8 W8A8 projections" : "", o.backend.c_str(),
                  opdev_context_describe(s->ctx), opdev_context_num_threads(s->ctx),
                  opdev_context_deterministic(s->ctx) ? ", deterministic" : "", s->load_seconds);
   return s;
