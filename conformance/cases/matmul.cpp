@@ -177,6 +177,11 @@ void register_grouped() {
   grouped_case("odd", {1, 7, 33, 2}, 769, 33, 3);
   grouped_case("empty K", {2, 0, 9}, 5, 0);
   grouped_case("blocking", {130, 4, 5, 259}, 260, 515, 4);
+  // Aligned K and many rows per expert: the tiled (tensor-core) paths of device backends, with partial
+  // row and column tiles, an empty expert and a strided variant (row strides stay 16-byte multiples).
+  grouped_case("tiles, ~40 rows per expert", {40, 0, 51, 30}, 136, 128);
+  grouped_case("tiles, >64 rows per expert", {130, 0, 200, 70}, 136, 256);
+  grouped_case("tiles, >64 rows per expert", {130, 0, 200, 70}, 136, 256, 8);
 
   // Qwen3-30B-A3B MoE: 128 experts, top-8, moe intermediate 768 (gate_up [E, 1536, 2048], down
   // [E, 2048, 768]). The full expert stack is 400M elements, more than this harness can hold in float64,
