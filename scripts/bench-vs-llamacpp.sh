@@ -67,11 +67,6 @@ formats=hf
 csv="$out/results.csv"
 echo "engine,variant,weights,threads,pp,tg,read_gbps,floor_tps,llama_commit" > "$csv"
 
-llama_commit=""
-if [ -n "$llama_bin" ]; then
-  llama_commit=$("$llama_bin/llama-bench" --version 2>&1 | tr '\n' ' ' | sed 's/,/;/g' | cut -c1-120 || true)
-fi
-
 for v in $variants; do
   case "$v" in
     dense) name=qwen3-0.6b-synth ;;
@@ -116,13 +111,14 @@ EOF
         echo "== llama-bench: $v, $q, $t thread(s)"
         "$llama_bin/llama-bench" -m "$f" -p 512 -n 64 -t "$t" -r "$reps" -o csv > "$log" 2> "$log.err" ||
           { echo "llama-bench failed, see $log.err" >&2; exit 1; }
-        "$py" - "$log" "$v" "$q" "$t" "$llama_commit" >> "$csv" <<'EOF'
+        "$py" - "$log" "$v" "$q" "$t" >> "$csv" <<'EOF'
 import csv, sys
-pp = tg = ""
+pp = tg = commit = ""
 for r in csv.DictReader(open(sys.argv[1])):
+    commit = f"commit {r.get('build_commit', '?')} (build {r.get('build_number', '?')})"
     if int(r["n_prompt"]) > 0 and int(r["n_gen"]) == 0: pp = r["avg_ts"]
     if int(r["n_gen"]) > 0 and int(r["n_prompt"]) == 0: tg = r["avg_ts"]
-print(f"llama.cpp,{sys.argv[2]},{sys.argv[3]},{sys.argv[4]},{pp},{tg},,,{sys.argv[5]}")
+print(f"llama.cpp,{sys.argv[2]},{sys.argv[3]},{sys.argv[4]},{pp},{tg},,,{commit}")
 EOF
       done
     fi
