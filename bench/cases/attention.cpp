@@ -2,6 +2,9 @@
 //  - decode: B sequences (B = 1, 4, 16; "tokens" = B) of one query each over kv_len 512 and 4096. Memory
 //    bound: the GB/s column counts the K and V rows read, to compare with the measured read bandwidth.
 //  - prefill: one causal sequence of 512 tokens (compute bound; GFLOP/s counts the visible pairs).
+//  - on devices also: prefill of one causal sequence of 8192 tokens (the target against
+//    torch's scaled_dot_product_attention) and decode over 32768 keys (B = 1, 4: K and V far larger than
+//    a GPU's L2 cache, so GB/s compares with the copy bandwidth).
 // q is the q part of the fused qkv rows, as the model produces it.
 #include <cmath>
 
@@ -11,7 +14,7 @@ namespace opdev::bench {
 
 namespace {
 
-void attn_bench(const Model& m, int64_t B, int64_t q_len, int64_t kv_len, const std::string& what) {
+void attn_bench(const Model& m, int64_t B, int64_t q_len, int64_t kv_len, const std::string& what, bool device_only = false) {
   constexpr int64_t kBlockSize = 16;
   const int64_t Hq = m.heads, Hk = m.kv_heads, D = m.head_dim;
   const int64_t per_seq = (kv_len + kBlockSize - 1) / kBlockSize, NB = B * per_seq, Tq = B * q_len;
@@ -44,6 +47,9 @@ void attn_bench(const Model& m, int64_t B, int64_t q_len, int64_t kv_len, const 
     return opdev_paged_attention(k.ctx, k["out"], k["softmax_lse"], k["q"], k["key_cache"], k["value_cache"], k["block_table"],
                                  k["cu_seqlens_q"], k["seq_lens_kv"], scale, 1);
   };
+  b.device_only = device_only;
+  b.params = "B=" + std::to_string(B) + ";q=" + std::to_string(q_len) + ";kv=" + std::to_string(kv_len) + ";Hq=" + std::to_string(Hq) +
+             ";Hk=" + std::to_string(Hk) + ";D=" + std::to_string(D) + ";block=" + std::to_string(kBlockSize) + ";causal=1";
   add(std::move(b));
 }
 
@@ -54,6 +60,8 @@ void register_attention() {
     for (int64_t kv : {512, 4096})
       for (int64_t B : {1, 4, 16}) attn_bench(*m, B, 1, kv, "decode");
     attn_bench(*m, 1, 512, 512, "prefill");
+    for (int64_t B : {1, 4}) attn_bench(*m, B, 1, 32768, "decode", true);
+    attn_bench(*m, 1, 8192, 8192, "prefill", true);
   }
 }
 

@@ -1,12 +1,16 @@
 // Benchmarks of add (the residual add), cast (activations to float32, e.g. before the final norm or the
-// logits) and copy (making the q heads of the fused qkv rows contiguous) at [T, hidden].
+// logits) and copy (making the q heads of the fused qkv rows contiguous) at [T, hidden]; on devices also at
+// 16k tokens.
 #include "bench.h"
 
 namespace opdev::bench {
 
 void register_elementwise() {
+  std::vector<int64_t> counts = token_counts();
+  counts.push_back(kDeviceLargeTokens);
   for (const Model* m : models())
-    for (int64_t T : token_counts()) {
+    for (int64_t T : counts) {
+      const bool device_only = T == kDeviceLargeTokens;
       const std::string th = "[" + std::to_string(T) + "," + std::to_string(m->hidden) + "]";
       {
         BenchCase b;
@@ -18,6 +22,7 @@ void register_elementwise() {
         b.c.input("b", {T, m->hidden}).normal(0, 1);
         b.c.output("out", {T, m->hidden});
         b.c.call = [](conformance::Call& k) { return opdev_add(k.ctx, k["out"], k["a"], k["b"]); };
+        b.device_only = device_only;
         add(std::move(b));
       }
       {
@@ -29,6 +34,7 @@ void register_elementwise() {
         b.c.input("x", {T, m->hidden}).normal(0, 1);
         b.c.output("out", {T, m->hidden}).dtype(kFloat32);
         b.c.call = [](conformance::Call& k) { return opdev_cast(k.ctx, k["out"], k["x"]); };
+        b.device_only = device_only;
         add(std::move(b));
       }
       {
@@ -41,6 +47,7 @@ void register_elementwise() {
         b.c.input("x", {T, m->heads, m->head_dim}).normal(0, 1).strided(row - m->heads * m->head_dim);
         b.c.output("out", {T, m->heads, m->head_dim});
         b.c.call = [](conformance::Call& k) { return opdev_copy(k.ctx, k["out"], k["x"]); };
+        b.device_only = device_only;
         add(std::move(b));
       }
     }

@@ -3,7 +3,8 @@
 // per-channel scales, int8 activations with per-token scales, output in the dtype of the row), so that
 // `opdev bench --op linear --op linear_w8a8 --dtype bfloat16` prints them side by side; and quantize_int8
 // of the activations that feed them. The int8 matmuls' time does not include quantising x (its own op, run
-// once per activation for all the projections that read it).
+// once per activation for all the projections that read it). On devices also the projections at 4096 tokens
+// (a prefill batch where the GEMMs are compute bound, against torch.matmul / cuBLAS).
 #include "bench.h"
 
 namespace opdev::bench {
@@ -11,6 +12,9 @@ namespace opdev::bench {
 namespace {
 
 std::string s(int64_t v) { return std::to_string(v); }
+
+// Device-only cases: set by register_matmul for the token counts only a device runs.
+bool g_device_only = false;
 
 void linear_bench(const Model& m, const char* proj, int64_t T, int64_t N, int64_t K) {
   BenchCase b;
@@ -23,6 +27,7 @@ void linear_bench(const Model& m, const char* proj, int64_t T, int64_t N, int64_
   b.c.absent("bias");
   b.c.output("out", {T, N});
   b.c.call = [](conformance::Call& k) { return opdev_linear(k.ctx, k["out"], k["x"], k["weight"], k["bias"]); };
+  b.device_only = g_device_only;
   add(std::move(b));
 }
 
@@ -41,6 +46,7 @@ void linear_w8a8_bench(const Model& m, const char* proj, int64_t T, int64_t N, i
   b.c.call = [](conformance::Call& k) {
     return opdev_linear_w8a8(k.ctx, k["out"], k["x"], k["x_scale"], k["weight"], k["weight_scale"], k["bias"]);
   };
+  b.device_only = g_device_only;
   add(std::move(b));
 }
 
@@ -61,6 +67,7 @@ void quantize_bench(const Model& m, const char* what, int64_t T, int64_t rows, i
   b.c.output("out", {rows, K}).dtype(kInt8);
   b.c.output("scale", {rows}).dtype(kFloat32);
   b.c.call = [](conformance::Call& k) { return opdev_quantize_int8(k.ctx, k["out"], k["scale"], k["x"]); };
+  b.device_only = g_device_only;
   add(std::move(b));
 }
 
@@ -100,10 +107,14 @@ void grouped_bench(const Model& m, const char* proj, int64_t T, const std::vecto
   b.c.call = [](conformance::Call& k) {
     return opdev_grouped_matmul(k.ctx, k["out"], k["x"], k["weight"], k["expert_offsets"]);
   };
+  std::string counts_param = "counts=";
+  for (size_t e = 0; e < counts.size(); ++e) counts_param += (e ? "," : "") + s(counts[e]);
+  b.params = counts_param;
   BenchCase q;
   q.model = b.model;
   q.tokens = T;
   q.shape = b.shape;
+  b.device_only = g_device_only;
   add(std::move(b));
   q.c.op = "grouped_matmul_w8a8";
   q.c.input("x", {R, K}).dtype(kInt8).integers(-127, 128);
@@ -115,14 +126,19 @@ void grouped_bench(const Model& m, const char* proj, int64_t T, const std::vecto
   q.c.call = [](conformance::Call& k) {
     return opdev_grouped_matmul_w8a8(k.ctx, k["out"], k["x"], k["x_scale"], k["weight"], k["weight_scale"], k["expert_offsets"]);
   };
+  q.device_only = g_device_only;
+  q.params = counts_param;
   add(std::move(q));
 }
 
 }  // namespace
 
 void register_matmul() {
+  std::vector<int64_t> tokens = token_counts();
+  tokens.push_back(4096);
   for (const Model* m : models())
-    for (int64_t T : token_counts()) {
+    for (int64_t T : tokens) {
+      g_device_only = T == 4096;
       const int64_t q = m->heads * m->head_dim, kv = m->kv_heads * m->head_dim;
       quantize_bench(*m, "hidden", T, T, m->hidden);
       linear_pair(*m, "qkv_proj", T, q + 2 * kv, m->hidden);
@@ -146,13 +162,16 @@ void register_matmul() {
         quantize_bench(*m, "moe intermediate (R = 8T)", T, m->topk * T, m->moe_intermediate);
         grouped_bench(*m, "moe gate_up", T, counts, 2 * m->moe_intermediate, m->hidden, " E=32 top-8");
         grouped_bench(*m, "moe down", T, counts, m->hidden, m->moe_intermediate, " E=32 top-8");
-        if (T == 512) {
-          const std::vector<int64_t> rows32(size_t(E), T * m->topk / m->experts);
-          grouped_bench(*m, "moe gate_up", T, rows32, 2 * m->moe_intermediate, m->hidden, " 32 rows/expert");
-          grouped_bench(*m, "moe down", T, rows32, m->hidden, m->moe_intermediate, " 32 rows/expert");
+        if (T == 512 || T == 4096) {
+          const int64_t per_expert = T * m->topk / m->experts;
+          const std::vector<int64_t> model_rows(size_t(E), per_expert);
+          const std::string note = " " + s(per_expert) + " rows/expert";
+          grouped_bench(*m, "moe gate_up", T, model_rows, 2 * m->moe_intermediate, m->hidden, note);
+          grouped_bench(*m, "moe down", T, model_rows, m->hidden, m->moe_intermediate, note);
         }
       }
     }
+  g_device_only = false;
 }
 
 }  // namespace opdev::bench

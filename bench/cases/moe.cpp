@@ -1,5 +1,6 @@
 // Benchmarks of moe_gating_topk (Qwen3-30B-A3B's softmax router and DeepSeek-V3's grouped sigmoid
-// router), moe_permute and moe_unpermute at the MoE models' shapes. Dense models have no experts.
+// router), moe_permute and moe_unpermute at the MoE models' shapes (on devices also 4096 tokens). Dense
+// models have no experts.
 #include <numeric>
 
 #include "bench.h"
@@ -37,7 +38,7 @@ conformance::Generator sorted_rows(int64_t k, int64_t E) {
 std::string str(int64_t x) { return std::to_string(x); }
 
 void gating(const std::string& model, int64_t T, int64_t E, int64_t k, opdev_moe_scoring scoring, bool bias, int n_group, int topk_group,
-            double scale, const std::string& what) {
+            double scale, const std::string& what, bool device_only) {
   BenchCase b;
   b.model = model;
   b.tokens = T;
@@ -52,17 +53,24 @@ void gating(const std::string& model, int64_t T, int64_t E, int64_t k, opdev_moe
     return opdev_moe_gating_topk(c.ctx, c["topk_weights"], c["topk_ids"], c["logits"], c["correction_bias"], scoring, 1, n_group, topk_group,
                                  scale);
   };
+  b.device_only = device_only;
+  b.params = std::string("scoring=") + (scoring == OPDEV_MOE_SCORING_SOFTMAX ? "softmax" : "sigmoid") + ";k=" + str(k) +
+             ";renormalize=1;n_group=" + str(n_group) + ";topk_group=" + str(topk_group) + ";scale=" + std::to_string(scale);
   add(std::move(b));
 }
 
 }  // namespace
 
 void register_moe() {
+  constexpr int64_t kDeviceTokens = 4096;
+  std::vector<int64_t> tokens = token_counts();
+  tokens.push_back(kDeviceTokens);
   for (const Model* m : models()) {
     if (m->experts == 0) continue;
     const int64_t E = m->experts, k = m->topk, H = m->hidden;
-    for (int64_t T : token_counts()) {
-      gating(m->name, T, E, k, OPDEV_MOE_SCORING_SOFTMAX, false, 1, 1, 1.0, "softmax");
+    for (int64_t T : tokens) {
+      const bool device_only = T == kDeviceTokens;
+      gating(m->name, T, E, k, OPDEV_MOE_SCORING_SOFTMAX, false, 1, 1, 1.0, "softmax", device_only);
       {
         BenchCase b;
         b.model = m->name;
@@ -77,6 +85,8 @@ void register_moe() {
         b.c.call = [](conformance::Call& c) {
           return opdev_moe_permute(c.ctx, c["permuted_x"], c["expert_offsets"], c["sorted_rows"], c["x"], c["topk_ids"]);
         };
+        b.device_only = device_only;
+        b.params = "E=" + str(E) + ";k=" + str(k);
         add(std::move(b));
       }
       {
@@ -90,13 +100,16 @@ void register_moe() {
         b.c.input("sorted_rows", {T * k}).dtype(kInt32).values(sorted_rows(k, E));
         b.c.output("out", {T, H});
         b.c.call = [](conformance::Call& c) { return opdev_moe_unpermute(c.ctx, c["out"], c["permuted_y"], c["topk_weights"], c["sorted_rows"]); };
+        b.device_only = device_only;
+        b.params = "E=" + str(E) + ";k=" + str(k);
         add(std::move(b));
       }
     }
   }
   // DeepSeek-V3's router (not among bench::models()): 256 experts in 8 groups, top-4 groups, top-8,
   // sigmoid with the correction bias, routed scaling 2.5.
-  for (int64_t T : token_counts()) gating("deepseek-v3", T, 256, 8, OPDEV_MOE_SCORING_SIGMOID, true, 8, 4, 2.5, "sigmoid grouped 8/4 bias");
+  for (int64_t T : tokens)
+    gating("deepseek-v3", T, 256, 8, OPDEV_MOE_SCORING_SIGMOID, true, 8, 4, 2.5, "sigmoid grouped 8/4 bias", T == kDeviceTokens);
 }
 
 }  // namespace opdev::bench

@@ -1,4 +1,5 @@
-// Benchmarks of rope (q and k of the fused qkv rows, NeoX) and rope_cache (the model's full table).
+// Benchmarks of rope (q and k of the fused qkv rows, NeoX; on devices also at 16k tokens) and rope_cache
+// (the model's full table).
 #include <cmath>
 
 #include "bench.h"
@@ -28,7 +29,9 @@ conformance::Generator cache_values(int64_t P, int64_t rot) {
 void register_rope() {
   for (const Model* m : models()) {
     const int64_t D = m->head_dim, row = (m->heads + 2 * m->kv_heads) * D;
-    for (int64_t T : token_counts()) {
+    std::vector<int64_t> counts = token_counts();
+    counts.push_back(kDeviceLargeTokens);
+    for (int64_t T : counts) {
       BenchCase b;
       b.model = m->name;
       b.tokens = T;
@@ -40,6 +43,8 @@ void register_rope() {
       b.c.input("positions", {T}).dtype(kInt64).integers(0, kTablePositions);
       b.c.input("cos_sin_cache", {kTablePositions, D}).dtype(kFloat32).values(cache_values(kTablePositions, D));
       b.c.call = [](conformance::Call& k) { return opdev_rope(k.ctx, k["q"], k["k"], k["positions"], k["cos_sin_cache"], 1); };
+      b.device_only = T == kDeviceLargeTokens;
+      b.params = "neox=1";
       add(std::move(b));
     }
     // The table is built once at load time; one size per model.
@@ -51,6 +56,7 @@ void register_rope() {
     b.c.dtypes = {kFloat32};
     b.c.output("cos_sin_cache", {kMaxPositions, D}).dtype(kFloat32);
     b.c.call = [](conformance::Call& k) { return opdev_rope_cache(k.ctx, k["cos_sin_cache"], kTheta, nullptr); };
+    b.params = "theta=1e6";
     add(std::move(b));
   }
 }

@@ -23,6 +23,7 @@ void sample_bench(const Model& m, int64_t B, const std::string& kind, double tem
   b.c.call = [](conformance::Call& k) {
     return opdev_sample(k.ctx, k["ids_out"], k["logits"], k["temperature"], k["top_k"], k["top_p"], k["seeds"], k["steps"]);
   };
+  b.params = "temperature=" + std::to_string(temperature) + ";top_k=" + std::to_string(top_k) + ";top_p=" + std::to_string(top_p);
   add(std::move(b));
 }
 

@@ -1,6 +1,6 @@
 // opdev bench-model: prompt processing and decode speed of a checkpoint (llama-bench style ppN / tgM),
-// beside the decode floor: bytes of weights one decode step reads / the read bandwidth measured in the
-// same run.
+// beside the decode floor: bytes of weights one decode step reads / the bandwidth measured in the same run
+// (the host's read bandwidth for cpu; on cuda the GPU's device-to-device copy bandwidth, read + write bytes).
 #include <chrono>
 #include <cstdio>
 
@@ -25,12 +25,14 @@ void add_bench_model(CLI::App& app) {
     auto s = open_session(o->m, false);
     const model::ModelConfig& cfg = s->model->config();
     const int threads = opdev_context_num_threads(s->ctx);
-    std::fprintf(stderr, "measuring read bandwidth with %d threads...\n", threads);
-    const bench::Machine mach = bench::measure_machine(threads);
+    const bool host = opdev_context_device(s->ctx).device_type == kDLCPU;
+    if (host) std::fprintf(stderr, "measuring read bandwidth with %d threads...\n", threads);
+    else std::fprintf(stderr, "measuring the device's copy bandwidth and GEMM rates...\n");
+    const bench::Roofline mach = bench::measure_roofline(s->ctx);
     // --profile: every rep's ops, against the roofline just measured.
     opdev_profile_options po;
     opdev_profile_options_init(&po);
-    po.read_gbps = mach.read_gbps;
+    po.read_gbps = mach.bw_gbps;
     po.peak_gflops = mach.f32_gflops;
     po.peak_gflops_bf16 = mach.bf16_gflops > 0 ? mach.bf16_gflops : mach.f32_gflops;
     s->profile.begin(s->ctx, o->m.profile_dir, &po);
@@ -61,12 +63,21 @@ void add_bench_model(CLI::App& app) {
       best_tg = std::max(best_tg, tg);
     }
     const double bytes = s->model->decode_weight_bytes();
-    const double floor_tps = mach.read_gbps * 1e9 / bytes;
-    std::printf("| model | dtype | threads | pp%lld tok/s | tg%lld tok/s | weights read per token | read GB/s | floor tok/s | tg / floor |\n",
-                (long long)o->prompt_tokens, (long long)o->gen_tokens);
-    std::printf("|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
-    std::printf("| %s | %s | %d | %.1f | %.1f | %.0f MB | %.1f | %.1f | %.0f%% |\n", o->m.model.c_str(), dtype_str(s->model->dtype()), threads,
-                best_pp, best_tg, bytes / 1e6, mach.read_gbps, floor_tps, 100.0 * best_tg / floor_tps);
+    const double floor_tps = mach.bw_gbps * 1e9 / bytes;
+    if (host) {
+      std::printf("| model | dtype | threads | pp%lld tok/s | tg%lld tok/s | weights read per token | read GB/s | floor tok/s | tg / floor |\n",
+                  (long long)o->prompt_tokens, (long long)o->gen_tokens);
+      std::printf("|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
+      std::printf("| %s | %s | %d | %.1f | %.1f | %.0f MB | %.1f | %.1f | %.0f%% |\n", o->m.model.c_str(), dtype_str(s->model->dtype()),
+                  threads, best_pp, best_tg, bytes / 1e6, mach.bw_gbps, floor_tps, 100.0 * best_tg / floor_tps);
+    } else {
+      std::printf("| model | dtype | backend | pp%lld tok/s | tg%lld tok/s | weights read per token | copy GB/s | floor tok/s | tg / floor |\n",
+                  (long long)o->prompt_tokens, (long long)o->gen_tokens);
+      std::printf("|---|---|---|--:|--:|--:|--:|--:|--:|\n");
+      std::printf("| %s | %s | %s | %.1f | %.1f | %.0f MB | %.0f | %.1f | %.0f%% |\n", o->m.model.c_str(), dtype_str(s->model->dtype()),
+                  o->m.backend.c_str(), best_pp, best_tg, bytes / 1e6, mach.bw_gbps, floor_tps, 100.0 * best_tg / floor_tps);
+      std::printf("(floor: weight bytes per decode token / the copy bandwidth measured in this run; roofline: %s)\n", mach.summary.c_str());
+    }
     std::fflush(stdout);
     s->profile.finish();
   });

@@ -4,7 +4,7 @@
 //   opdev backends                                                               what this build has
 //   opdev compare / replay, run --dump                                           precision debugging
 // Exit status: 0 success; 1 a check failed (check, compare, replay); 2 usage errors (CLI11's own codes are
-// folded into 2) and runtime errors.
+// folded into 2) and runtime errors; 77 check skipped: the backend's device is absent (ctest's skip code).
 #include <cstdio>
 
 #include "commands.h"
@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
+    if (rc == 77) return rc;
     return rc > 2 ? 2 : rc;
   } catch (const opdev::StatusError& e) {
     std::fprintf(stderr, "opdev: %s\n", e.what());
