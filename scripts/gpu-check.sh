@@ -175,6 +175,7 @@ setup_deps() {
   if [ "$DEPS" = carried ] || { [ "$DEPS" = auto ] && (( ${#libs[@]} )); }; then
     if [ -d "$CARRIED/root" ]; then
       USE_CARRIED=1
+      chmod +x "$CARRIED"/bin/* "$CARRIED"/root/usr/bin/* 2>/dev/null  # in case the copy lost the modes
       local root=$CARRIED/root/usr multi=x86_64-linux-gnu
       export CMAKE_PREFIX_PATH="$root${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
       export PKG_CONFIG_PATH="$root/lib/$multi/pkgconfig:$root/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
