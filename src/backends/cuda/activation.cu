@@ -62,33 +62,6 @@ RowMap make_row_map(const TensorView& out, const TensorView& x, int64_t& rows) {
   return m;
 }
 
-// A 2-D launch over rows x chunks: blockDim.x a power of two <= 256 chosen to waste few threads on the
-// last block of a row, blockDim.y = 256 / blockDim.x rows per block.
-struct Launch2 {
-  dim3 grid, block;
-};
-
-Launch2 launch2(int64_t rows, int64_t cpr) {
-  unsigned bx = 1;
-  while (bx < 32 && int64_t(bx) < cpr) bx <<= 1;
-  if (cpr > 32) {
-    int64_t best_waste = -1;
-    for (unsigned c = 32; c <= 256; c <<= 1) {
-      const int64_t waste = ceil_div(cpr, c) * c - cpr;
-      if (best_waste < 0 || waste <= best_waste) {
-        best_waste = waste;
-        bx = c;
-      }
-    }
-  }
-  const unsigned by = 256 / bx;
-  Launch2 l;
-  l.block = dim3(bx, by, 1);
-  l.grid = dim3(unsigned(std::min<int64_t>(ceil_div(cpr, bx), int64_t(1) << 16)),
-                unsigned(std::min<int64_t>(ceil_div(rows, by), 65535)), 1);
-  return l;
-}
-
 template <class T, int W>
 struct alignas(sizeof(T) * W) Pack {
   T v[W];
@@ -141,9 +114,10 @@ void run_silu_and_mul(ExecContext& ex, const silu_and_mul_args& a) {
   for (int d = 0; d < p.map.nd; ++d) vec = vec && p.map.stride[0][d] % V == 0 && p.map.stride[1][d] % V == 0;
   const int W = vec ? V : 1;
   p.cpr = p.d / W;
-  const Launch2 l = launch2(p.rows, p.cpr);
-  if (vec) silu_and_mul_kernel<T, V><<<l.grid, l.block, 0, stream(ex)>>>(p);
-  else silu_and_mul_kernel<T, 1><<<l.grid, l.block, 0, stream(ex)>>>(p);
+  dim3 grid, block;
+  launch_dims(p.rows, p.cpr, grid, block);
+  if (vec) silu_and_mul_kernel<T, V><<<grid, block, 0, stream(ex)>>>(p);
+  else silu_and_mul_kernel<T, 1><<<grid, block, 0, stream(ex)>>>(p);
   OPDEV_CUDA_CHECK_LAUNCH();
 }
 

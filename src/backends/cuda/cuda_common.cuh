@@ -19,6 +19,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -154,6 +155,28 @@ inline unsigned grid_for(int64_t n, int block, int64_t cap = int64_t(1) << 20) {
   if (g < 1) g = 1;
   if (g > cap) g = cap;
   return unsigned(g);
+}
+
+// A 2-D launch over `rows` rows of `cpr` chunks each (the memory-bound row kernels): blockDim.x a power
+// of two <= 256 chosen to waste few threads on a row's last block, blockDim.y = 256 / blockDim.x rows per
+// block; both grid dimensions are capped, so the kernels loop over rows and chunks.
+inline void launch_dims(int64_t rows, int64_t cpr, dim3& grid, dim3& block) {
+  unsigned bx = 1;
+  while (bx < 32 && int64_t(bx) < cpr) bx <<= 1;
+  if (cpr > 32) {
+    int64_t best_waste = -1;
+    for (unsigned c = 32; c <= 256; c <<= 1) {
+      const int64_t waste = ceil_div(cpr, c) * c - cpr;
+      if (best_waste < 0 || waste <= best_waste) {
+        best_waste = waste;
+        bx = c;
+      }
+    }
+  }
+  const unsigned by = 256 / bx;
+  block = dim3(bx, by, 1);
+  grid = dim3(unsigned(std::min<int64_t>(ceil_div(cpr, bx), int64_t(1) << 16)),
+              unsigned(std::min<int64_t>(ceil_div(rows, by), 65535)), 1);
 }
 
 __device__ __forceinline__ float warp_sum(float v) {

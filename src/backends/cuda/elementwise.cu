@@ -207,26 +207,6 @@ __global__ void __launch_bounds__(256) elementwise_kernel(Op op, Layout<Op::K> L
   }
 }
 
-// blockDim.x a power of two <= 256 that wastes few threads on a row's last block; blockDim.y = 256 / x.
-void launch_dims(int64_t rows, int64_t cpr, dim3& grid, dim3& block) {
-  unsigned bx = 1;
-  while (bx < 32 && int64_t(bx) < cpr) bx <<= 1;
-  if (cpr > 32) {
-    int64_t best_waste = -1;
-    for (unsigned c = 32; c <= 256; c <<= 1) {
-      const int64_t waste = ceil_div(cpr, c) * c - cpr;
-      if (best_waste < 0 || waste <= best_waste) {
-        best_waste = waste;
-        bx = c;
-      }
-    }
-  }
-  const unsigned by = 256 / bx;
-  block = dim3(bx, by, 1);
-  grid = dim3(unsigned(std::min<int64_t>(ceil_div(cpr, bx), int64_t(1) << 16)),
-              unsigned(std::min<int64_t>(ceil_div(rows, by), 65535)), 1);
-}
-
 template <class Op>
 void run(ExecContext& ex, const Op& op, const TensorView* const (&views)[Op::K]) {
   int64_t rows = 1;
