@@ -116,8 +116,14 @@ __attribute__((target("avx512f,avx512vnni"))) float i8_loop(long iters) {
   const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);
   for (long i = 0; i < iters; ++i)
     for (int k = 0; k < 12; ++k) acc[k] = _mm512_dpbusd_epi32(acc[k], x, y);
-  int r = 0;
-  for (int k = 0; k < 12; ++k) r += _mm512_reduce_add_epi32(acc[k]);
+  // The lanes wrap (vpdpbusd is not saturating); sum them as unsigned so the sink's arithmetic wraps too
+  // (a signed sum, or _mm512_reduce_add_epi32, overflows: undefined behaviour).
+  alignas(64) uint32_t lanes[16];
+  uint32_t r = 0;
+  for (int k = 0; k < 12; ++k) {
+    _mm512_store_si512(lanes, acc[k]);
+    for (uint32_t v : lanes) r += v;
+  }
   return float(r);
 }
 #endif
