@@ -9,10 +9,11 @@
 //
 // Two paths, chosen by the product's row count M (never by the thread count, so results are
 // reproducible; deterministic contexts always take gemv, see takes_gemm):
-//  - gemv (M <= kGemvMaxRows: decode, MoE experts with few rows). Tiles of 4 weight rows x up to 4 x
-//    rows, read straight from x and w; accumulators are vectors along K (vdpbf16ps on bf16 pairs for
-//    bfloat16 on AVX-512, FMA otherwise), one horizontal sum per output. Every weight row is streamed
-//    from memory once, the next tile's rows prefetched; threads split N.
+//  - gemv (M <= kGemvMaxRows: decode, MoE experts with few rows). One weight row x 1-2 x rows (M <= 2)
+//    or tiles of 4 weight rows x up to 4 x rows, read straight from x and w; accumulators are vectors along K
+//    (vdpbf16ps on bf16 pairs for bfloat16 on AVX-512, FMA otherwise), one horizontal sum per output.
+//    Every weight row is streamed from memory once (sequential streams that the hardware prefetchers
+//    follow); threads split N.
 //  - gemm (larger M: prefill, MoE experts with many rows). Blocked like BLIS: K in kc blocks (only past
 //    2048/4096 elements), rows in mc blocks, columns (weight rows) in nc blocks. The weight block is
 //    packed (transposed) into NR-column micro-panels in per-thread workspace; an MR x NR outer-product
@@ -60,8 +61,6 @@ constexpr int64_t kKCPair = 4096;    // bf16-pair kernel: same bytes
 constexpr int64_t kNC = 128;         // columns (weight rows) per gemm item; multiple of kNR
 constexpr int64_t kPackAhead = 2;    // panels between the one packed and the one prefetched
 constexpr int64_t kGemvMaxRows = 16; // products with at most this many rows take the gemv path
-constexpr int kGemvNB = 4;           // weight rows per gemv tile
-constexpr int kGemvMB = 4;           // x rows per gemv tile
 constexpr int64_t kGemvChunk = 64;   // weight rows per gemv item
 constexpr double kMinPartCost = double(1 << 22);  // less work than this per thread (~10 us) is not split further
 
@@ -303,11 +302,11 @@ inline void ukr_pairs(int64_t kp, bool half, const bf16_t* const* a, const uint3
 
 // res[i][j] = hsum(acc[i][j]). With 16 accumulators on AVX-512, one transposing add tree (45 ops instead
 // of 16 separate reductions) that adds in the same order as GCC's _mm512_reduce_add_ps (hsum): l and l + 8,
-// then l and l + 4, then l and l + 2, then l and l + 1.
-template <int MB>
-inline void reduce_tile(vf (&acc)[MB][kGemvNB], float (&res)[kGemvMB][kGemvNB]) {
+// then l and l + 4, then l and l + 2, then l and l + 1. Either way each result is bitwise hsum(acc).
+template <int MB, int NB>
+inline void reduce_tile(vf (&acc)[MB][NB], float (&res)[MB][NB]) {
 #if defined(__AVX512F__)
-  if constexpr (MB * kGemvNB == 16) {
+  if constexpr (MB * NB == 16) {
     const vf* v = &acc[0][0];
     __m512 u[8], w[4];
     for (int i = 0; i < 8; ++i)
@@ -323,20 +322,20 @@ inline void reduce_tile(vf (&acc)[MB][kGemvNB], float (&res)[kGemvMB][kGemvNB]) 
     for (int i = 0; i < 4; ++i)
       for (int j = 0; j < 4; ++j) {
         const int q = 4 * i + j;  // v[q] = acc[q / NB][q % NB]
-        res[q / kGemvNB][q % kGemvNB] = t[4 * j + i];
+        res[q / NB][q % NB] = t[4 * j + i];
       }
     return;
   }
 #endif
   for (int i = 0; i < MB; ++i)
-    for (int j = 0; j < kGemvNB; ++j) res[i][j] = hsum(acc[i][j]);
+    for (int j = 0; j < NB; ++j) res[i][j] = hsum(acc[i][j]);
 }
 
-// res[i][j] = sum_k x_i[k] * w_j[k] for MB x rows and kGemvNB weight rows, float32 vectors along K.
-// pf: the rows of the next tile, prefetched at the same column so that the stream never waits on DRAM.
-template <class T, int MB>
-inline void gemv_tile(const T* const* xr, const T* const* wr, const T* const* pf, int64_t K, float (&res)[kGemvMB][kGemvNB]) {
-  constexpr int NB = kGemvNB;
+// res[i][j] = sum_k x_i[k] * w_j[k] for MB x rows and NB weight rows, float32 vectors along K. No
+// software prefetch: the hardware prefetchers follow the row streams (prefetching the next tile measured
+// 2-7% slower, see docs/PERFORMANCE.md "Decode matrix-vector products").
+template <class T, int MB, int NB>
+inline void gemv_tile(const T* const* xr, const T* const* wr, int64_t K, float (&res)[MB][NB]) {
   vf acc[MB][NB];
   for (int i = 0; i < MB; ++i)
     for (int j = 0; j < NB; ++j) acc[i][j] = vzero();
@@ -346,10 +345,7 @@ inline void gemv_tile(const T* const* xr, const T* const* wr, const T* const* pf
     for (; k + 32 <= K; k += 32) {
       __m512bh wv[NB];
 #pragma GCC unroll 8
-      for (int j = 0; j < NB; ++j) {
-        wv[j] = (__m512bh)_mm512_loadu_si512(wr[j] + k);
-        _mm_prefetch(reinterpret_cast<const char*>(pf[j] + k), _MM_HINT_T0);
-      }
+      for (int j = 0; j < NB; ++j) wv[j] = (__m512bh)_mm512_loadu_si512(wr[j] + k);
 #pragma GCC unroll 8
       for (int i = 0; i < MB; ++i) {
         const __m512bh xv = (__m512bh)_mm512_loadu_si512(xr[i] + k);
@@ -366,7 +362,7 @@ inline void gemv_tile(const T* const* xr, const T* const* wr, const T* const* pf
         for (int j = 0; j < NB; ++j) acc[i][j].v = _mm512_dpbf16_ps(acc[i][j].v, xv, wv[j]);
       }
     }
-    reduce_tile<MB>(acc, res);
+    reduce_tile<MB, NB>(acc, res);
     return;
   }
 #endif
@@ -374,11 +370,7 @@ inline void gemv_tile(const T* const* xr, const T* const* wr, const T* const* pf
   for (; k + kW <= K; k += kW) {
     vf wv[NB];
 #pragma GCC unroll 8
-    for (int j = 0; j < NB; ++j) {
-      wv[j] = vload(wr[j] + k);
-      // One prefetch per 64-byte line of each row.
-      if ((k * int64_t(sizeof(T))) % 64 == 0) __builtin_prefetch(pf[j] + k, 0, 3);
-    }
+    for (int j = 0; j < NB; ++j) wv[j] = vload(wr[j] + k);
 #pragma GCC unroll 8
     for (int i = 0; i < MB; ++i) {
       const vf xv = vload(xr[i] + k);
@@ -395,39 +387,53 @@ inline void gemv_tile(const T* const* xr, const T* const* wr, const T* const* pf
       for (int j = 0; j < NB; ++j) acc[i][j] = vfma(xv, wv[j], acc[i][j]);
     }
   }
-  reduce_tile<MB>(acc, res);
+  reduce_tile<MB, NB>(acc, res);
 }
 
-// Rows m0..m1 (at most kGemvMaxRows, or any count in deterministic contexts) x weight rows n0..n1 of product p. Tiles past the ends repeat the last
-// row (same arithmetic, results dropped), so every element sees exactly the same operations.
-template <class T>
-void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-  constexpr int NB = kGemvNB;
+// The rows m..m + MB (the last one repeated past m1) against the weight rows of wr; stores the valid part.
+template <class T, int MB, int NB>
+inline void gemv_block(const Mat<T>& p, const T* const* wr, int64_t m, int64_t m1, int64_t n, int nv) {
+  const T* xr[MB];
+  for (int i = 0; i < MB; ++i) xr[i] = p.x + std::min(m + i, m1 - 1) * p.ldx;
+  float res[MB][NB];
+  gemv_tile<T, MB, NB>(xr, wr, p.K, res);
+  const int mb = int(std::min<int64_t>(MB, m1 - m));
+  for (int i = 0; i < mb; ++i) {
+    T* o = p.out + (m + i) * p.ldo + n;
+    for (int j = 0; j < nv; ++j) o[j] = from_f32<T>(p.bias ? res[i][j] + to_f32(p.bias[n + j]) : res[i][j]);
+  }
+}
+
+// Rows m0..m1 x weight rows n0..n1 of product p: tiles of NB weight rows (the last row repeated past n1,
+// results dropped), each against the x rows in blocks of at most MB.
+template <class T, int MB, int NB>
+void gemv_rows(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   for (int64_t n = n0; n < n1; n += NB) {
     const T* wr[NB];
-    const T* pf[NB];
-    for (int j = 0; j < NB; ++j) {
-      wr[j] = p.w + std::min(n + j, n1 - 1) * p.ldw;
-      pf[j] = p.w + std::min(n + NB + j, p.N - 1) * p.ldw;
-    }
+    for (int j = 0; j < NB; ++j) wr[j] = p.w + std::min(n + j, n1 - 1) * p.ldw;
     const int nv = int(std::min<int64_t>(NB, n1 - n));
-    for (int64_t m = m0; m < m1; m += kGemvMB) {
-      const int mb = int(std::min<int64_t>(kGemvMB, m1 - m));
-      const T* xr[kGemvMB];
-      for (int i = 0; i < kGemvMB; ++i) xr[i] = p.x + std::min(m + i, m1 - 1) * p.ldx;
-      float res[kGemvMB][kGemvNB];
-      switch (mb) {
-        case 1: gemv_tile<T, 1>(xr, wr, pf, p.K, res); break;
-        case 2: gemv_tile<T, 2>(xr, wr, pf, p.K, res); break;
-        case 3: gemv_tile<T, 3>(xr, wr, pf, p.K, res); break;
-        default: gemv_tile<T, 4>(xr, wr, pf, p.K, res); break;
-      }
-      for (int i = 0; i < mb; ++i) {
-        T* o = p.out + (m + i) * p.ldo + n;
-        for (int j = 0; j < nv; ++j) o[j] = from_f32<T>(p.bias ? res[i][j] + to_f32(p.bias[n + j]) : res[i][j]);
+    for (int64_t m = m0; m < m1; m += MB) {
+      switch (std::min<int64_t>(MB, m1 - m)) {
+        case 1: gemv_block<T, 1, NB>(p, wr, m, m1, n, nv); break;
+        case 2: gemv_block<T, (MB < 2 ? MB : 2), NB>(p, wr, m, m1, n, nv); break;
+        case 3: gemv_block<T, (MB < 3 ? MB : 3), NB>(p, wr, m, m1, n, nv); break;
+        default: gemv_block<T, MB, NB>(p, wr, m, m1, n, nv); break;
       }
     }
   }
+}
+
+// Rows m0..m1 (at most kGemvMaxRows, or any count in deterministic contexts) x weight rows n0..n1 of
+// product p. Every output is hsum(one float32 accumulation over k in order), so the tile shape (chosen
+// by the row count) never changes a result. One or two rows (decode): one weight row at a time, i.e.
+// each thread reads its weight rows as one sequential stream (measured against 8 and 4 interleaved row
+// streams on the Zen 5 VM: 0.96 / 1.02 of the plain read bandwidth at 1 / 2 threads against 0.90 / 0.98
+// for 8 rows and less for 4; the rows' independent accumulation chains overlap out of order). More rows:
+// 4 x 4 tiles (16 accumulators, each weight vector used 4 times).
+template <class T>
+void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (m1 - m0 <= 2) return gemv_rows<T, 2, 1>(p, m0, m1, n0, n1);
+  gemv_rows<T, 4, 4>(p, m0, m1, n0, n1);
 }
 
 // ---- gemm blocks ---------------------------------------------------------------------------------------
