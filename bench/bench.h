@@ -78,6 +78,8 @@ struct Roofline {
 };
 // Measures the roofline of ctx's machine (quick: a shorter measurement, for bench-model).
 Roofline measure_roofline(opdev_context* ctx, bool quick = false);
+// The host's read bandwidth alone (GB/s, all of ctx's threads), for figures taken right beside it.
+double measure_host_read_gbps(opdev_context* ctx);
 // The larger of each figure (measured before and after the cases: the better one is the reference).
 Roofline best_of(const Roofline& a, const Roofline& b);
 

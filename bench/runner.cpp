@@ -201,6 +201,8 @@ class FastInstance {
 
 }  // namespace
 
+double measure_host_read_gbps(opdev_context* ctx) { return profile::measure_read_gbps(opdev_context_num_threads(ctx)); }
+
 Roofline measure_roofline(opdev_context* ctx, bool quick) {
   Roofline r;
   if (on_host(ctx)) {

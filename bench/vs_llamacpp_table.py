@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Joins the results of scripts/bench-vs-llamacpp.sh into one markdown table (stdlib only).
 
-Input: results.csv with rows engine,variant,weights,threads,pp,tg,read_gbps,floor_tps,llama_commit.
+Input: results.csv with rows engine,variant,weights,threads,pp,tg,read_gbps,floor_tps,llama_commit[,round].
+With several rounds (the script alternates the engines round by round), each engine / model / weight type
+/ thread count keeps its best pp and its best tg, and opdev's floor the one of the best read bandwidth.
 Pairs each opdev weight type with its llama.cpp counterpart (bf16 with BF16 and with F16, int8 with Q8_0)
 and prints pp512 / tg64 of both engines, the ratios opdev / llama.cpp, and tg as a fraction of the decode
 floor. opdev's floor comes from its own run (weight bytes per token / read bandwidth measured in that run);
@@ -30,10 +32,29 @@ def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
 
+def best_rounds(rows, engine):
+    """(variant, threads, weights) -> one row: the best pp, the best tg, the largest bandwidth and floor."""
+    out = {}
+    for r in rows:
+        if r["engine"] != engine:
+            continue
+        k = (r["variant"], r["threads"], r["weights"])
+        if k not in out:
+            out[k] = dict(r)
+            continue
+        b = out[k]
+        for f in ("pp", "tg", "read_gbps", "floor_tps"):
+            x, y = num(r[f]), num(b[f])
+            if x is not None and (y is None or x > y):
+                b[f] = r[f]
+    return out
+
+
 def main(path):
     rows = list(csv.DictReader(open(path)))
-    opdev = {(r["variant"], r["threads"], r["weights"]): r for r in rows if r["engine"] == "opdev"}
-    llama = {(r["variant"], r["threads"], r["weights"]): r for r in rows if r["engine"] == "llama.cpp"}
+    opdev = best_rounds(rows, "opdev")
+    llama = best_rounds(rows, "llama.cpp")
+    rounds = len({r.get("round") or "1" for r in rows})
     commits = sorted({r["llama_commit"] for r in rows if r["engine"] == "llama.cpp" and r["llama_commit"]})
     out = []
     out.append("| model | threads | opdev | llama.cpp | opdev pp512 | llama pp512 | pp ratio | opdev tg64 | llama tg64 "
@@ -60,8 +81,9 @@ def main(path):
                 fmt(ratio(otg, ofl) and 100 * ratio(otg, ofl), "{:.0f}%"),
                 fmt(ratio(ltg, lfl) and 100 * ratio(ltg, lfl), "{:.0f}%"), o["read_gbps"] or "-"))
     print("\n".join(out))
+    print("\nbest of {} round(s) per cell".format(rounds))
     if commits:
-        print("\nllama.cpp: " + "; ".join(commits))
+        print("llama.cpp: " + "; ".join(commits))
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@
 # 1. Makes the dense (Qwen3-0.6B shape) and the reduced MoE synthetic models with ../shared/tools/
 #    synth_qwen3.py (--synth): a Hugging Face directory for opdev and GGUF BF16 / F16 files for llama.cpp
 #    with bit-identical weights (plus Q8_0 with llama-quantize when it is in --llama-bin).
-# 2. Runs `opdev bench-model` (pp512 / tg64, best of --reps) with bf16 weights and with --weights int8, at
-#    each thread count; each run measures the machine's read bandwidth and prints the decode floor.
-# 3. When --llama-bin names a llama.cpp build's bin/ directory (llama-bench, llama-quantize), runs
-#    `llama-bench -p 512 -n 64 -t T -r REPS` on the GGUF files at the same thread counts.
+# 2. Runs --reps rounds; each round runs `opdev bench-model -P 512 -G 64 -r 1` with bf16 weights and with
+#    --weights int8 (each run measures the machine's read bandwidth before and after, for the decode
+#    floor) and, when --llama-bin names a llama.cpp build's bin/ directory (llama-bench, llama-quantize),
+#    `llama-bench -p 512 -n 64 -r 1` on the GGUF files, at each thread count, alternated so that both
+#    engines see the same drift of the machine's bandwidth.
+# 3. Takes each engine's best round (and the best bandwidth for the floor).
 # 4. Prints one table (and writes OUT/table.md, OUT/results.csv): pp512 and tg64 tokens/s per engine and
 #    weight type, opdev / llama.cpp ratios, and tg as a fraction of the bandwidth floor.
 #
@@ -36,7 +38,7 @@ while [ $# -gt 0 ]; do
     --variants) variants=$2; shift 2 ;;
     --synth) synth=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench-vs-llamacpp: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,7 +67,7 @@ mkdir -p "$out/models" "$out/logs"
 formats=hf
 [ -n "$llama_bin" ] && formats=hf,gguf-bf16,gguf-f16
 csv="$out/results.csv"
-echo "engine,variant,weights,threads,pp,tg,read_gbps,floor_tps,llama_commit" > "$csv"
+echo "engine,variant,weights,threads,pp,tg,read_gbps,floor_tps,llama_commit,round" > "$csv"
 
 for v in $variants; do
   case "$v" in
@@ -86,42 +88,50 @@ for v in $variants; do
       > "$out/logs/quantize-$name.log" 2>&1
   fi
 
-  for t in $threads; do
-    for w in bf16 int8; do
-      extra=()
-      [ "$w" = int8 ] && extra=(--weights int8)
-      log="$out/logs/opdev-$v-$w-t$t.log"
-      echo "== opdev bench-model: $v, $w weights, $t thread(s)"
-      "$opdev" bench-model -m "$out/models/$name" --dtype bfloat16 "${extra[@]}" -t "$t" -P 512 -G 64 -r "$reps" -q \
-        > "$log" 2> "$log.err" || { echo "opdev bench-model failed, see $log.err" >&2; exit 1; }
-      # | model | dtype | threads | pp | tg | weights | read GB/s | floor tok/s | tg / floor |
-      row=$(grep '^| ' "$log" | tail -1)
-      "$py" - "$row" "$v" "$w" "$t" >> "$csv" <<'EOF'
+done
+
+# Rounds: every engine and weight type once per round, alternated, so that both engines see the same
+# drift of this VM's bandwidth (tens of percent within a minute); the table takes each one's best round.
+for r in $(seq 1 "$reps"); do
+  for v in $variants; do
+    case "$v" in dense) name=qwen3-0.6b-synth ;; moe) name=qwen3moe-synth ;; esac
+    for t in $threads; do
+      for w in bf16 int8; do
+        extra=()
+        [ "$w" = int8 ] && extra=(--weights int8)
+        log="$out/logs/opdev-$v-$w-t$t-r$r.log"
+        echo "== round $r/$reps: opdev bench-model: $v, $w weights, $t thread(s)"
+        "$opdev" bench-model -m "$out/models/$name" --dtype bfloat16 "${extra[@]}" -t "$t" -P 512 -G 64 -r 1 -q \
+          > "$log" 2> "$log.err" || { echo "opdev bench-model failed, see $log.err" >&2; exit 1; }
+        # | model | dtype | threads | pp | tg | weights | read GB/s | floor tok/s | tg / floor |
+        row=$(grep '^| ' "$log" | tail -1)
+        "$py" - "$row" "$v" "$w" "$t" "$r" >> "$csv" <<'EOF'
 import sys
 cells = [c.strip() for c in sys.argv[1].strip().strip('|').split('|')]
 _, _, threads, pp, tg, _, gbps, floor, _ = cells
-print(f"opdev,{sys.argv[2]},{sys.argv[3]},{sys.argv[4]},{pp},{tg},{gbps},{floor},")
+print(f"opdev,{sys.argv[2]},{sys.argv[3]},{sys.argv[4]},{pp},{tg},{gbps},{floor},,{sys.argv[5]}")
 EOF
-    done
-    if [ -n "$llama_bin" ]; then
-      for q in BF16 F16 Q8_0; do
-        f="$out/models/$name-$q.gguf"
-        [ -f "$f" ] || continue
-        log="$out/logs/llama-$v-$q-t$t.csv"
-        echo "== llama-bench: $v, $q, $t thread(s)"
-        "$llama_bin/llama-bench" -m "$f" -p 512 -n 64 -t "$t" -r "$reps" -o csv > "$log" 2> "$log.err" ||
-          { echo "llama-bench failed, see $log.err" >&2; exit 1; }
-        "$py" - "$log" "$v" "$q" "$t" >> "$csv" <<'EOF'
+      done
+      if [ -n "$llama_bin" ]; then
+        for q in BF16 F16 Q8_0; do
+          f="$out/models/$name-$q.gguf"
+          [ -f "$f" ] || continue
+          log="$out/logs/llama-$v-$q-t$t-r$r.csv"
+          echo "== round $r/$reps: llama-bench: $v, $q, $t thread(s)"
+          "$llama_bin/llama-bench" -m "$f" -p 512 -n 64 -t "$t" -r 1 -o csv > "$log" 2> "$log.err" ||
+            { echo "llama-bench failed, see $log.err" >&2; exit 1; }
+          "$py" - "$log" "$v" "$q" "$t" "$r" >> "$csv" <<'EOF'
 import csv, sys
 pp = tg = commit = ""
 for r in csv.DictReader(open(sys.argv[1])):
     commit = f"commit {r.get('build_commit', '?')} (build {r.get('build_number', '?')})"
     if int(r["n_prompt"]) > 0 and int(r["n_gen"]) == 0: pp = r["avg_ts"]
     if int(r["n_gen"]) > 0 and int(r["n_prompt"]) == 0: tg = r["avg_ts"]
-print(f"llama.cpp,{sys.argv[2]},{sys.argv[3]},{sys.argv[4]},{pp},{tg},,,{commit}")
+print(f"llama.cpp,{sys.argv[2]},{sys.argv[3]},{sys.argv[4]},{pp},{tg},,,{commit},{sys.argv[5]}")
 EOF
-      done
-    fi
+        done
+      fi
+    done
   done
 done
 

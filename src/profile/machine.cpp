@@ -132,6 +132,35 @@ volatile float g_sink;
 
 }  // namespace
 
+double measure_read_gbps(int threads, Effort effort) {
+  const bool quick = effort == Effort::Quick;
+  if (threads < 1) threads = 1;
+  // 1 GiB (quick: 256 MiB, still 8x the L3 of the machines we run on), first-touched by the threads that
+  // read it, best of 5 (3) passes.
+  const size_t n = (size_t(1) << (quick ? 28 : 30)) / sizeof(float);
+  const int read_passes = quick ? 3 : 5;
+  float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  if (!buf) return 0;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (long i = 0; i < long(n); ++i) buf[i] = 1.0f;
+  double best = 1e30;
+  for (int pass = 0; pass < read_passes; ++pass) {
+    float total = 0;
+    double t0 = now();
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+      const size_t t = size_t(omp_get_thread_num()), T = size_t(omp_get_num_threads());
+      const size_t b = n * t / T, e = n * (t + 1) / T;
+      total += read_range(buf + b, e - b);
+    }
+    double dt = now() - t0;
+    g_sink = total;
+    if (dt < best) best = dt;
+  }
+  std::free(buf);
+  return double(n * sizeof(float)) / best / 1e9;
+}
+
 Machine measure_machine(int threads, Effort effort) {
   const bool quick = effort == Effort::Quick;
   if (threads < 1) threads = 1;
@@ -143,32 +172,9 @@ Machine measure_machine(int threads, Effort effort) {
 #else
   m.simd = "generic";
 #endif
-  // Read bandwidth: 1 GiB (quick: 256 MiB), first-touched by the threads that read it, best of 5 (3)
-  // passes.
-  const size_t n = (size_t(1) << (quick ? 28 : 30)) / sizeof(float);
-  const int read_passes = quick ? 3 : 5, fma_passes = quick ? 2 : 3;
+  m.read_gbps = measure_read_gbps(threads, effort);
+  const int fma_passes = quick ? 2 : 3;
   const long iters = quick ? 4000000 : 20000000;
-  float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
-  if (buf) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (long i = 0; i < long(n); ++i) buf[i] = 1.0f;
-    double best = 1e30;
-    for (int pass = 0; pass < read_passes; ++pass) {
-      float total = 0;
-      double t0 = now();
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-      {
-        const size_t t = size_t(omp_get_thread_num()), T = size_t(omp_get_num_threads());
-        const size_t b = n * t / T, e = n * (t + 1) / T;
-        total += read_range(buf + b, e - b);
-      }
-      double dt = now() - t0;
-      g_sink = total;
-      if (dt < best) best = dt;
-    }
-    m.read_gbps = double(n * sizeof(float)) / best / 1e9;
-    std::free(buf);
-  }
   // FMA peak.
   {
     double best = 1e30, flops = 0;

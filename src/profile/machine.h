@@ -36,4 +36,9 @@ enum class Effort {
 
 Machine measure_machine(int threads, Effort effort = Effort::Full);
 
+// The read bandwidth part of measure_machine alone (GB/s): for figures that must be taken right beside
+// what they are compared with (bench-model measures it after every decode repetition, because this VM's
+// bandwidth drifts by tens of percent within a minute).
+double measure_read_gbps(int threads, Effort effort = Effort::Full);
+
 }  // namespace opdev::profile

@@ -18,8 +18,9 @@
 //    -128 x -128), Kp = K rounded up to 16.
 //  - generic: int8 as is, plain int32 loops.
 // Paths, by the product's row count:
-//  - gemv (M <= kGemvMaxRows, every M on AVX2 and generic in blocks of kGemvMaxRows rows): tiles of 4 weight
-//    rows x up to 4 x rows; weight rows are read straight from memory once per m block (once per call for
+//  - gemv (M <= kGemvMaxRows, every M on AVX2 and generic in blocks of kGemvMaxRows rows): on AVX-512 VNNI
+//    with 1-2 rows (decode) one weight row at a time (one sequential stream per thread), else tiles of 4
+//    weight rows x up to 4 x rows; weight rows are read straight from memory once per m block (once per call for
 //    decode), the next tile's rows prefetched; threads split N.
 //  - gemm (AVX-512 VNNI, larger M): items of kMC rows x kNC weight rows; the weight block is packed into
 //    32-column micro-panels of 4-byte k groups (a 16 x 16 dword transpose, the float kernel's), with the
@@ -206,6 +207,44 @@ inline void epilogue_tile(__m512i acc, const float* xs, int mb, const float* ws,
   for (int i = 0; i < mb; ++i)
     for (int j = 0; j < nv; ++j) out[i * ldo + j] = buf[4 * j + i];
 }
+
+// One or two x rows (decode): the weight rows one at a time, so that each thread reads its weights as one
+// sequential stream (as the float gemv, gemm_kernels.h run_gemv: the hardware prefetchers follow one
+// stream better than 4 interleaved rows), 4 rows per epilogue vector. Integer sums: the same results as
+// the tiles.
+template <class T, int MB>
+void gemv_stream(const Mat<T>& p, int64_t m0, int64_t n0, int64_t n1) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  const AType* a[MB];
+  for (int i = 0; i < MB; ++i) a[i] = p.a + (m0 + i) * p.lda;
+  const int64_t K = p.K;
+  const __mmask64 tail = (K % 64) ? (__mmask64(1) << (K % 64)) - 1 : 0;
+  for (int64_t n = n0; n < n1; n += kNB) {
+    const int nv = int(std::min<int64_t>(kNB, n1 - n));
+    __m512i v[16];
+    for (int q = 0; q < 16; ++q) v[q] = _mm512_setzero_si512();
+    for (int j = 0; j < nv; ++j) {
+      const int8_t* w = p.w + (n + j) * p.ldw;
+      __m512i acc[MB], ws = _mm512_setzero_si512();
+      for (int i = 0; i < MB; ++i) acc[i] = _mm512_setzero_si512();
+      int64_t k = 0;
+      for (; k + 64 <= K; k += 64) {
+        const __m512i wv = _mm512_loadu_si512(w + k);
+        ws = _mm512_dpbusd_epi32(ws, ones, wv);
+        for (int i = 0; i < MB; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(a[i] + k), wv);
+      }
+      if (tail) {
+        // The weight tail loads zeros past K; x is padded to 64 bytes.
+        const __m512i wv = _mm512_maskz_loadu_epi8(tail, w + k);
+        ws = _mm512_dpbusd_epi32(ws, ones, wv);
+        for (int i = 0; i < MB; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(a[i] + k), wv);
+      }
+      ws = _mm512_slli_epi32(ws, 7);
+      for (int i = 0; i < MB; ++i) v[4 * i + j] = _mm512_sub_epi32(acc[i], ws);
+    }
+    epilogue_tile<T>(hsum16(v), p.xs + m0, MB, p.ws + n, nv, p.bias ? p.bias + n : nullptr, p.out + m0 * p.ldo + n, p.ldo);
+  }
+}
 #elif defined(__AVX2__)
 inline int32_t hsum_epi32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -259,6 +298,10 @@ inline void gemv_tile(const AType* const* a, const int8_t* const* wr, const int8
 // ends repeat the last row (results dropped).
 template <class T>
 void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+#if defined(OPDEV_I8_VNNI)
+  if (m1 - m0 == 1) return gemv_stream<T, 1>(p, m0, n0, n1);
+  if (m1 - m0 == 2) return gemv_stream<T, 2>(p, m0, n0, n1);
+#endif
   for (int64_t mb0 = m0; mb0 < m1; mb0 += kGemvMaxRows) {
     const int64_t mb1 = std::min(m1, mb0 + kGemvMaxRows);
     for (int64_t n = n0; n < n1; n += kNB) {
