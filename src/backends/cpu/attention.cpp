@@ -9,9 +9,9 @@
 //
 // Two shapes of items:
 //  - long queries (prefill, chunked prefill): one kv head and up to kRowsPerItem rows per item;
-//  - short queries (q_len <= kShortQ: decode, speculative decode): all kv heads in one item, so each
-//    slot's K and V rows are read as one contiguous span, and a context longer than kChunk keys is split
-//    into kv chunks. Each chunk leaves its (max, sum, unnormalised acc) per row and a second pass combines
+//  - short queries (q_len <= kShortQ: decode, speculative decode): all kv heads in one item (split into
+//    head groups only when there are fewer such items than threads), so each slot's K and V rows are read
+//    as one contiguous span, and a context longer than kChunk keys is split into kv chunks. Each chunk leaves its (max, sum, unnormalised acc) per row and a second pass combines
 //    the chunks in chunk order.
 // The split depends only on q_len and kv_len, never on the thread count, and every item is computed by
 // one thread with the same code, so results do not depend on the thread count. Deterministic contexts
@@ -350,7 +350,7 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
   Seq* seqs = scratch_array<Seq>(ex, B);
   const int32_t* cu = a.cu_seqlens_q.ptr<const int32_t>();
   const int32_t* kvl = a.seq_lens_kv.ptr<const int32_t>();
-  int64_t part_rows = 0, n_items = 0;
+  int64_t part_rows = 0, n_items = 0, short_items = 0;
   const int64_t nq_tile = std::max<int64_t>(1, kRowsPerItem / p.G);
   for (int64_t b = 0; b < B; ++b) {
     Seq& s = seqs[b];
@@ -364,7 +364,14 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
     s.part_row = part_rows;
     if (s.chunks > 1) part_rows += s.chunks * s.q_len * p.Hq;
     if (s.q_len > 0) n_items += s.short_q ? s.chunks : p.Hk * ((s.q_len + nq_tile - 1) / nq_tile);
+    if (s.q_len > 0 && s.short_q) short_items += s.chunks;
   }
+  // Fewer short-query items than threads (decode at batch 1): their kv heads are split into groups, so
+  // that every thread gets work. A row's arithmetic does not depend on the other heads of its item.
+  const int64_t hgroups = short_items == 0 || short_items >= ex.num_threads
+                              ? 1
+                              : std::min<int64_t>(p.Hk, (ex.num_threads + short_items - 1) / short_items);
+  n_items += short_items * (hgroups - 1);
   p.seqs = seqs;
   p.pacc = scratch_array<float>(ex, part_rows * p.Dp);
   p.pm = scratch_array<float>(ex, part_rows);
@@ -390,7 +397,11 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
     const Seq& s = seqs[b];
     if (s.q_len == 0) continue;
     if (s.short_q) {
-      for (int64_t c = 0; c < s.chunks; ++c) add_item(s, Item{b, 0, p.Hk, 0, s.q_len, c});
+      for (int64_t c = 0; c < s.chunks; ++c)
+        for (int64_t g = 0; g < hgroups; ++g) {
+          const int64_t h0 = p.Hk * g / hgroups, h1 = p.Hk * (g + 1) / hgroups;
+          add_item(s, Item{b, h0, h1 - h0, 0, s.q_len, c});
+        }
     } else {
       for (int64_t kvh = 0; kvh < p.Hk; ++kvh)
         for (int64_t qi0 = 0; qi0 < s.q_len; qi0 += nq_tile) add_item(s, Item{b, kvh, 1, qi0, std::min(nq_tile, s.q_len - qi0), 0});
