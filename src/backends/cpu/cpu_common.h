@@ -4,7 +4,6 @@
 
 #include <omp.h>
 
-#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -57,21 +56,6 @@ void parallel_for(const ExecContext& ex, int64_t n, int64_t grain, F&& f) {
     const int64_t b = n * t / T, e = n * (t + 1) / T;
     if (b < e) f(b, e);
   }
-}
-
-// Runs f(worker, i) for every item i in [0, n) on `workers` <= ex.num_threads threads that take the items
-// in order from a shared counter (worker: a distinct index in [0, workers) per thread, for per-thread
-// workspace). A thread whose core is slowed (a VM's vCPU descheduled, another process) simply takes fewer
-// items, where a static split would make every other thread wait for it at the end of each op. Each item
-// is still computed entirely by one thread with the same code, so results do not depend on who computes
-// it. f must not throw.
-template <class F>
-void parallel_items(const ExecContext& ex, int64_t workers, int64_t n, F&& f) {
-  if (n <= 0) return;
-  std::atomic<int64_t> next{0};
-  parallel_for(ex, workers, 1, [&](int64_t w0, int64_t) {
-    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(w0, i);
-  });
 }
 
 // Maps a flat row index over the leading dimensions of a view (all but the last `inner` dimensions) to

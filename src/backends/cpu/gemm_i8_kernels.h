@@ -468,8 +468,8 @@ struct Item {
   double cost;
 };
 
-// Computes products[0..count) (their x operands already prepared): cuts them into items, which the threads
-// take in order from a shared counter (parallel_items); the estimated cost decides how many threads to use.
+// Computes products[0..count) (their x operands already prepared): cuts them into items, balances the items'
+// estimated cost over the threads (contiguous ranges), runs them.
 template <class T>
 void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
   int64_t nitems = 0, maxKp = 0;
@@ -512,27 +512,45 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
   }
   int64_t parts = std::min<int64_t>(ex.num_threads, nitems);
   parts = std::max<int64_t>(1, std::min<int64_t>(parts, int64_t(total / kMinPartCost)));
+  int64_t* bounds = static_cast<int64_t*>(ex.scratch(sizeof(int64_t) * size_t(parts + 1)));
+  {
+    double acc = 0;
+    int64_t t = 0;
+    bounds[0] = 0;
+    for (int64_t i = 0; i < nitems; ++i) {
+      const double mid = acc + 0.5 * items[i].cost;
+      while (t + 1 < parts && mid >= total * double(t + 1) / double(parts)) bounds[++t] = i;
+      acc += items[i].cost;
+    }
+    while (t + 1 <= parts) bounds[++t] = nitems;
+  }
 #if defined(OPDEV_I8_VNNI)
   const size_t ws_bytes = any_gemm ? (Workspace::bytes(maxKp) + 63) / 64 * 64 : 0;
   char* wsmem = ws_bytes ? static_cast<char*>(ex.scratch(ws_bytes * size_t(parts))) : nullptr;
 #else
   (void)any_gemm;
 #endif
-  parallel_items(ex, parts, nitems, [&](int64_t t, int64_t i) {
-    const Item& it = items[i];
+  parallel_for(ex, parts, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
 #if defined(OPDEV_I8_VNNI)
-    if (it.gemm) {
       Workspace ws;
-      char* base = wsmem + ws_bytes * size_t(t);
-      ws.wsum = reinterpret_cast<int32_t*>(base);
-      ws.bpack = reinterpret_cast<int8_t*>(base + size_t(kNC) * sizeof(int32_t) + 64);
-      run_gemm(probs[it.prob], it.m0, it.m1, it.n0, it.n1, ws);
-      return;
-    }
-#else
-    (void)t;
+      if (wsmem) {
+        char* base = wsmem + ws_bytes * size_t(t);
+        ws.wsum = reinterpret_cast<int32_t*>(base);
+        ws.bpack = reinterpret_cast<int8_t*>(base + size_t(kNC) * sizeof(int32_t) + 64);
+      }
 #endif
-    run_gemv(probs[it.prob], it.m0, it.m1, it.n0, it.n1);
+      for (int64_t i = bounds[t]; i < bounds[t + 1]; ++i) {
+        const Item& it = items[i];
+#if defined(OPDEV_I8_VNNI)
+        if (it.gemm) {
+          run_gemm(probs[it.prob], it.m0, it.m1, it.n0, it.n1, ws);
+          continue;
+        }
+#endif
+        run_gemv(probs[it.prob], it.m0, it.m1, it.n0, it.n1);
+      }
+    }
   });
 }
 
