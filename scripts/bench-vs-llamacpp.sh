@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
     --variants) variants=$2; shift 2 ;;
     --synth) synth=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench-vs-llamacpp: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -69,12 +69,18 @@ formats=hf
 csv="$out/results.csv"
 echo "engine,variant,weights,threads,pp,tg,read_gbps,floor_tps,llama_commit,round" > "$csv"
 
-for v in $variants; do
-  case "$v" in
-    dense) name=qwen3-0.6b-synth ;;
-    moe) name=qwen3moe-synth ;;
-    *) echo "bench-vs-llamacpp: unknown variant '$v' (dense | moe)" >&2; exit 2 ;;
+# The synthetic model's file name of a variant.
+model_name() {
+  case "$1" in
+    dense) echo qwen3-0.6b-synth ;;
+    moe) echo qwen3moe-synth ;;
+    *) echo "bench-vs-llamacpp: unknown variant '$1' (dense | moe)" >&2; exit 2 ;;
   esac
+}
+for v in $variants; do model_name "$v" > /dev/null; done
+
+for v in $variants; do
+  name=$(model_name "$v")
   need=0
   [ -f "$out/models/$name/config.json" ] || need=1
   if [ -n "$llama_bin" ] && [ ! -f "$out/models/$name-BF16.gguf" ]; then need=1; fi
@@ -94,7 +100,7 @@ done
 # drift of this VM's bandwidth (tens of percent within a minute); the table takes each one's best round.
 for r in $(seq 1 "$reps"); do
   for v in $variants; do
-    case "$v" in dense) name=qwen3-0.6b-synth ;; moe) name=qwen3moe-synth ;; esac
+    name=$(model_name "$v")
     for t in $threads; do
       for w in bf16 int8; do
         extra=()

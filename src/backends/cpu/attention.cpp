@@ -11,10 +11,11 @@
 //  - long queries (prefill, chunked prefill): one kv head and up to kRowsPerItem rows per item;
 //  - short queries (q_len <= kShortQ: decode, speculative decode): all kv heads in one item (split into
 //    head groups only when there are fewer such items than threads), so each slot's K and V rows are read
-//    as one contiguous span, and a context longer than kChunk keys is split into kv chunks. Each chunk leaves its (max, sum, unnormalised acc) per row and a second pass combines
-//    the chunks in chunk order.
-// The split depends only on q_len and kv_len, never on the thread count, and every item is computed by
-// one thread with the same code, so results do not depend on the thread count. Deterministic contexts
+//    as one contiguous span, and a context longer than kChunk keys is split into kv chunks. Each chunk
+//    leaves its (max, sum, unnormalised acc) per row and a second pass combines the chunks in chunk order.
+// The kv chunk split depends only on q_len and kv_len, never on the thread count; the head groups do
+// depend on it, but a row's arithmetic never depends on the other heads of its item. Every item is
+// computed by one thread with the same code, so results do not depend on the thread count. Deterministic contexts
 // never split, so a query row's result is the same in both item shapes (batch invariance).
 //
 // The paged cache defeats the hardware prefetchers (each block is somewhere else), so the rows of the

@@ -20,8 +20,8 @@
 // Paths, by the product's row count:
 //  - gemv (M <= kGemvMaxRows, every M on AVX2 and generic in blocks of kGemvMaxRows rows): on AVX-512 VNNI
 //    with 1-2 rows (decode) one weight row at a time (one sequential stream per thread), else tiles of 4
-//    weight rows x up to 4 x rows; weight rows are read straight from memory once per m block (once per call for
-//    decode), the next tile's rows prefetched; threads split N.
+//    weight rows x up to 4 x rows with the next tile's rows prefetched; weight rows are read straight from
+//    memory once per m block (once per call for decode); threads split N.
 //  - gemm (AVX-512 VNNI, larger M): items of kMC rows x kNC weight rows; the weight block is packed into
 //    32-column micro-panels of 4-byte k groups (a 16 x 16 dword transpose, the float kernel's), with the
 //    column sums for the +128 correction; an 8 x 32 micro-kernel broadcasts 4 bytes of x and runs vpdpbusd.
