@@ -54,10 +54,14 @@ TensorRef view(const Tensor& t, std::vector<int64_t> shape, std::vector<int64_t>
 
 }  // namespace
 
+size_t g_quantise_staging_bytes = size_t(64) << 20;
+
 WeightFormat parse_weight_format(const std::string& n) {
   if (n.empty() || n == "dtype") return WeightFormat::Compute;
-  if (n == "int8" || n == "w8a8") return WeightFormat::Int8;
-  throw ModelError("--weights '" + n + "' is not one of dtype (the compute dtype), int8");
+  if (n == "int8") return WeightFormat::Int8;
+  if (n == "int8-proj" || n == "w8a8") return WeightFormat::Int8Projections;
+  throw ModelError("--weights '" + n + "' is not one of dtype (the compute dtype), int8 (projections and lm_head), int8-proj "
+                   "(projections only)");
 }
 
 DLDataType parse_compute_dtype(const std::string& n) {
@@ -146,6 +150,30 @@ struct Loader {
     quantized_into(names, cols, w, scale, what);
   }
 
+  // Checkpoint tensor `name` ([rows, cols], any float dtype) quantised per row into q (int8 [rows, cols])
+  // and scale (float32 [rows]), a block of rows at a time: a vocabulary-sized lm_head is 0.6-2.5 GB in
+  // float32, the staging stays at g_quantise_staging_bytes.
+  void quantized_blocks(const std::string& name, const Tensor& q, const Tensor& scale, const std::string& what) {
+    const StTensor& t = ck.tensor(name);
+    const int64_t rows = t.shape[0], cols = t.shape[1];
+    if (q.shape != std::vector<int64_t>{rows, cols} || scale.shape != std::vector<int64_t>{rows})
+      throw ModelError("internal error: " + what + " does not have the shape of '" + name + "'");
+    const DLDataType src_dt = st_to_dl(t.dtype);
+    const size_t row_bytes = t.nbytes / size_t(rows);
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, int64_t(g_quantise_staging_bytes / size_t(cols * 4))));
+    Tensor staging(ctx, src_dt, {block, cols}, "loading " + name);
+    Tensor f(ctx, kFloat32, {block, cols}, what + " (float32, to quantise)");
+    for (int64_t r0 = 0; r0 < rows; r0 += block) {
+      const int64_t n = std::min(block, rows - r0);
+      upload(ctx, staging, t.data + size_t(r0) * row_bytes, size_t(n) * row_bytes);
+      const TensorRef src = staging.rows(0, n), dst = f.rows(0, n);
+      ok(same_dtype(src_dt, kFloat32) ? opdev_copy(ctx, dst, src) : opdev_cast(ctx, dst, src), name.c_str());
+      ok(opdev_quantize_int8(ctx, q.rows(r0, n), scale.rows(r0, n), dst), what.c_str());
+      done += size_t(n) * row_bytes;
+      if (progress) progress(done, total, what);
+    }
+  }
+
   Tensor stacked_1d(const std::vector<std::string>& names, const std::string& what) {
     int64_t n = 0;
     for (const auto& x : names) n += ck.tensor(x).shape[0];
@@ -164,16 +192,24 @@ struct Loader {
 
 Qwen3Model::Qwen3Model(const Checkpoint& ck, opdev_context* ctx, DLDataType dt, const ProgressFn& progress, WeightFormat weights)
     : cfg_(ck.config()), ctx_(ctx), dtype_(dt), weights_(weights) {
-  const bool q8 = weights == WeightFormat::Int8;
+  const bool q8 = is_int8(weights);
   const ModelConfig& c = cfg_;
   const int64_t H = c.hidden_size, D = c.head_dim, Hq = c.num_attention_heads;
   Loader L{ck, ctx, dt, progress};
   for (const auto& [name, shape] : Checkpoint::expected_tensors(c))
     if (ck.has(name)) L.total += ck.tensor(name).nbytes;
+  const std::string head = c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  if (weights == WeightFormat::Int8 && c.tie_word_embeddings) L.total += ck.tensor(head).nbytes;  // read twice
 
   embed_ = L.whole("model.embed_tokens.weight", {c.vocab_size, H});
   final_norm_ = L.whole("model.norm.weight", {H});
-  if (!c.tie_word_embeddings) lm_head_ = L.whole("lm_head.weight", {c.vocab_size, H});
+  if (weights == WeightFormat::Int8) {
+    lm_head_q_ = Tensor(ctx, kInt8, {c.vocab_size, H}, "lm_head");
+    lm_head_s_ = Tensor(ctx, kFloat32, {c.vocab_size}, "lm_head scales");
+    L.quantized_blocks(head, lm_head_q_, lm_head_s_, "lm_head");
+  } else if (!c.tie_word_embeddings) {
+    lm_head_ = L.whole("lm_head.weight", {c.vocab_size, H});
+  }
   layers_.resize(size_t(c.num_hidden_layers));
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     LayerWeights& w = layers_[size_t(l)];
@@ -218,7 +254,7 @@ Qwen3Model::Qwen3Model(const Checkpoint& ck, opdev_context* ctx, DLDataType dt, 
     }
   }
   // Bytes the weights occupy on the device.
-  weight_bytes_ = embed_.nbytes() + final_norm_.nbytes() + lm_head_.nbytes();
+  weight_bytes_ = embed_.nbytes() + final_norm_.nbytes() + lm_head_.nbytes() + lm_head_q_.nbytes() + lm_head_s_.nbytes();
   for (const LayerWeights& w : layers_)
     for (const Tensor* t : {&w.input_norm, &w.post_norm, &w.q_norm, &w.k_norm, &w.qkv_w, &w.qkv_b, &w.o_w, &w.o_b, &w.gate_up_w,
                             &w.down_w, &w.router_w, &w.experts_gate_up_w, &w.experts_down_w, &w.qkv_s, &w.o_s, &w.gate_up_s,
@@ -257,7 +293,8 @@ Qwen3Model::Qwen3Model(const Checkpoint& ck, opdev_context* ctx, DLDataType dt, 
 double Qwen3Model::decode_weight_bytes() const {
   const double item = double(dtype_bytes(dtype_));
   const ModelConfig& c = cfg_;
-  double b = double(c.vocab_size * c.hidden_size) * item;  // lm_head (the tied embedding counts as it)
+  // lm_head (the tied embedding counts as it)
+  double b = weights_ == WeightFormat::Int8 ? double(lm_head_q_.nbytes() + lm_head_s_.nbytes()) : double(c.vocab_size * c.hidden_size) * item;
   b += double(c.hidden_size) * item;                       // final norm
   for (const LayerWeights& w : layers_) {
     for (const Tensor* t : {&w.input_norm, &w.post_norm, &w.q_norm, &w.k_norm, &w.qkv_w, &w.qkv_b, &w.o_w, &w.o_b, &w.gate_up_w,
@@ -326,17 +363,21 @@ void Qwen3Model::ensure_scratch(int64_t T, int64_t R) {
       s.eact = Tensor(ctx_, dtype_, {cap * k, Im}, "expert activation");
       s.ey = Tensor(ctx_, dtype_, {cap * k, H}, "expert output");
     }
-    if (weights_ == WeightFormat::Int8) {
-      const int64_t rows = cap * (c.is_moe() ? std::max<int64_t>(1, c.num_experts_per_tok) : 1);
-      const int64_t K = std::max({H, Hq * D, c.intermediate_size, c.is_moe() ? c.moe_intermediate_size : int64_t(0)});
-      s.xq = Tensor(ctx_, kInt8, {rows * K}, "quantised projection input");
-      s.xs = Tensor(ctx_, kFloat32, {rows}, "projection input scales");
-    }
     s.T = cap;
   }
   if (R > s.R) {
     s.sel = Tensor(ctx_, dtype_, {R, H}, "selected rows");
     s.R = R;
+  }
+  if (is_int8(weights_)) {
+    // The widest quantised input: the projections' (T rows, T * top-k for the experts) and, with an int8
+    // lm_head, the R selected rows of width H.
+    const int64_t rows = std::max(s.T * (c.is_moe() ? std::max<int64_t>(1, c.num_experts_per_tok) : 1), s.R);
+    const int64_t K = std::max({H, Hq * D, c.intermediate_size, c.is_moe() ? c.moe_intermediate_size : int64_t(0)});
+    if (!s.xq.defined() || s.xs.shape[0] < rows) {
+      s.xq = Tensor(ctx_, kInt8, {rows * K}, "quantised projection input");
+      s.xs = Tensor(ctx_, kFloat32, {rows}, "projection input scales");
+    }
   }
 }
 
@@ -385,7 +426,10 @@ void Qwen3Model::forward(const BatchInputs& in, KvCache& cache, Tensor& logits) 
   TensorRef sel = s.sel.rows(0, R);
   OP("gather_logit_rows", -1, opdev_embedding(ctx_, sel, x, s.logit_rows));
   if (logits.shape != std::vector<int64_t>{R, V} || !same_dtype(logits.dtype, dtype_)) logits = Tensor(ctx_, dtype_, {R, V}, "logits");
-  OP("lm_head", -1, opdev_linear(ctx_, logits, sel, c.tie_word_embeddings ? embed_ : lm_head_, nullptr));
+  if (weights_ == WeightFormat::Int8)
+    project("lm_head", -1, logits, sel, lm_head_q_, lm_head_s_, nullptr);
+  else
+    OP("lm_head", -1, opdev_linear(ctx_, logits, sel, c.tie_word_embeddings ? embed_ : lm_head_, nullptr));
   opdev_context_set_label(ctx_, nullptr);
 }
 
@@ -409,7 +453,7 @@ Quantised quantise(opdev_context* ctx, const Tensor& xq, const Tensor& xs, const
 
 void Qwen3Model::project(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w, const Tensor& scale,
                          const DLTensor* bias) {
-  if (weights_ != WeightFormat::Int8) {
+  if (!is_int8(weights_)) {
     OP(what, l, opdev_linear(ctx_, out, x, w, bias));
     return;
   }
@@ -419,7 +463,7 @@ void Qwen3Model::project(const char* what, int64_t l, const DLTensor* out, const
 
 void Qwen3Model::project_experts(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w,
                                  const Tensor& scale) {
-  if (weights_ != WeightFormat::Int8) {
+  if (!is_int8(weights_)) {
     OP(what, l, opdev_grouped_matmul(ctx_, out, x, w, s_->offsets));
     return;
   }

@@ -20,16 +20,26 @@
 
 namespace opdev::model {
 
-// How the projections' weights are held. The embedding, the norms, the MoE router and the lm_head stay
-// in the compute dtype either way (as vLLM's W8A8 checkpoints keep them).
+// How the projections' weights are held. The embedding, the norms and the MoE router stay in the compute
+// dtype either way (as vLLM's W8A8 checkpoints keep them; the embedding is a row gather, one row per token).
 enum class WeightFormat {
-  Compute,  // the compute dtype
-  Int8,     // W8A8: int8 per output channel with float32 scales, quantised from the checkpoint at load
-            // (opdev_quantize_int8 on float32 rows); activations are quantised per token before each
-            // projection (quantize_int8, then linear_w8a8 / grouped_matmul_w8a8)
+  Compute,         // the compute dtype
+  Int8,            // W8A8 projections and an int8 lm_head (the layout of llama.cpp's Q8_0, which quantises
+                   // output.weight too): int8 per output channel with float32 scales, quantised from the
+                   // checkpoint at load (opdev_quantize_int8 on float32 rows); activations are quantised per
+                   // token before each projection (quantize_int8, then linear_w8a8 / grouped_matmul_w8a8).
+                   // A tied lm_head gets its own int8 copy; the embedding gather keeps the float table.
+  Int8Projections, // W8A8 projections, lm_head in the compute dtype (vLLM's W8A8 layout)
 };
 
-// "dtype" (the compute dtype) | "int8" (the --weights option).
+// True for both int8 formats.
+inline bool is_int8(WeightFormat w) { return w == WeightFormat::Int8 || w == WeightFormat::Int8Projections; }
+
+// Bytes of float32 staging used to quantise a large weight (the lm_head) at load, a block of rows at a
+// time; 64 MiB. Settable so that tests can exercise many blocks on a small model.
+extern size_t g_quantise_staging_bytes;
+
+// "dtype" (the compute dtype) | "int8" | "int8-proj" (the --weights option).
 WeightFormat parse_weight_format(const std::string& name);
 
 struct LayerWeights {
@@ -40,7 +50,7 @@ struct LayerWeights {
   Tensor gate_up_w, down_w;                      // dense: [2 I, H] (gate rows, then up rows), [H, I]
   Tensor router_w;                               // MoE: [E, H]
   Tensor experts_gate_up_w, experts_down_w;      // MoE: [E, 2 Im, H], [E, H, Im]
-  // WeightFormat::Int8: the *_w above (not the router) are int8 and these their float32 scales, one per
+  // Both int8 formats: the *_w above (not the router) are int8 and these their float32 scales, one per
   // output row: [(Hq + 2 Hk) D], [H], [2 I], [H], [E, 2 Im], [E, H].
   Tensor qkv_s, o_s, gate_up_s, down_s, experts_gate_up_s, experts_down_s;
 };
@@ -96,10 +106,10 @@ class Qwen3Model {
   struct Scratch;
   void ensure_scratch(int64_t T, int64_t R);
   void layer(int64_t l, int64_t T, KvCache& cache);
-  // out[rows] = x[rows] . w^T (+ bias): opdev_linear, or (Int8) quantize_int8(x) then linear_w8a8.
+  // out[rows] = x[rows] . w^T (+ bias): opdev_linear, or (int8 formats) quantize_int8(x) then linear_w8a8.
   void project(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w, const Tensor& scale,
                const DLTensor* bias);
-  // The experts' grouped_matmul, or (Int8) quantize_int8(x) then grouped_matmul_w8a8.
+  // The experts' grouped_matmul, or (int8 formats) quantize_int8(x) then grouped_matmul_w8a8.
   void project_experts(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w, const Tensor& scale);
 
   ModelConfig cfg_;
@@ -107,7 +117,8 @@ class Qwen3Model {
   DLDataType dtype_;
   WeightFormat weights_ = WeightFormat::Compute;
   size_t weight_bytes_ = 0;
-  Tensor embed_, final_norm_, lm_head_;  // lm_head_ empty when tied
+  Tensor embed_, final_norm_, lm_head_;  // lm_head_ empty when tied (and with WeightFormat::Int8)
+  Tensor lm_head_q_, lm_head_s_;         // WeightFormat::Int8: int8 [V, H] and float32 [V] scales
   std::vector<LayerWeights> layers_;
   Tensor cos_sin_;  // [max_position_embeddings, head_dim] float32
   std::unique_ptr<Scratch> s_;

@@ -14,8 +14,9 @@ void add_model_options(CLI::App* c, ModelOptions& o) {
   c->add_option("--backend,-b", o.backend, "Backend to run on")->default_val("cpu");
   c->add_option("--dtype", o.dtype, "Compute dtype: float32, bfloat16, float16 (default: the checkpoint's)");
   c->add_option("--weights", o.weights,
-                 "Projection weights: dtype (the compute dtype) or int8 (W8A8: int8 per-channel weights quantised at load, "
-                 "int8 per-token activations; embedding, norms, router and lm_head stay in the compute dtype)")
+                 "Projection weights: dtype (the compute dtype); int8 (W8A8: int8 per-channel projection and lm_head "
+                 "weights quantised at load, int8 per-token activations; the embedding gather, norms and MoE router stay in "
+                 "the compute dtype); int8-proj (the same with the lm_head in the compute dtype)")
       ->default_val("dtype");
   c->add_option("--threads,-t", o.threads, "Threads (0 = all cores)");
   c->add_flag("--deterministic", o.deterministic,
@@ -102,7 +103,9 @@ std::unique_ptr<Session> open_session(const ModelOptions& o, bool need_tokenizer
     std::fprintf(stderr, "loaded %s: %s, %lld layers, %.0f MiB of weights (computing in %s%s) on %s (%s, %d threads%s) in %.1f s\n",
                  o.model.c_str(), s->ckpt->config().architecture.c_str(), (long long)s->ckpt->config().num_hidden_layers,
                  double(s->model->weight_bytes()) / (1 << 20), dtype_str(s->model->dtype()),
-                 wf == model::WeightFormat::Int8 ? ", int8 W8A8 projections" : "", o.backend.c_str(),
+                 wf == model::WeightFormat::Int8              ? ", int8 W8A8 projections and lm_head"
+                 : wf == model::WeightFormat::Int8Projections ? ", int8 W8A8 projections"
+                                                              : "", o.backend.c_str(),
                  opdev_context_describe(s->ctx), opdev_context_num_threads(s->ctx),
                  opdev_context_deterministic(s->ctx) ? ", deterministic" : "", s->load_seconds);
   return s;

@@ -17,7 +17,7 @@ struct ModelOptions {
   std::string model;
   std::string backend = "cpu";
   std::string dtype;  // empty: the checkpoint's torch_dtype
-  std::string weights = "dtype";  // --weights: dtype | int8 (W8A8 projections, quantised at load)
+  std::string weights = "dtype";  // --weights: dtype | int8 (W8A8 projections and lm_head) | int8-proj
   int threads = 0;
   double kv_cache_mb = 512;
   int64_t chunk = 512;       // prefill tokens per forward
