@@ -138,6 +138,12 @@ inline constexpr int kSiluAndMulRoundings = 1;  // silu(gate) is rounded before 
 // |acc * x_scale * weight_scale| + |bias|, which is the mag term (the op on absolute inputs). 4 * 2^-24 covers
 // them with the second-order terms.
 inline constexpr double kW8A8EpilogueRtol = 0x1.0p-22;
+// paged_attention in bfloat16 / float16 may round the softmax weights P to the input dtype before P.V (as
+// FlashAttention-2 and PyTorch's CPU flash attention do; the sum l keeps float32 P): |P' - P| <= u P adds
+// u * sum_j P_j |v_j| / l, i.e. u times the mag term (the op on |value_cache|), to the accumulation's.
+inline std::map<std::string, double> paged_attention_mag_rtol() {
+  return {{"*", kAccumulationRtol}, {"bfloat16", kAccumulationRtol + 0x1.0p-8}, {"float16", kAccumulationRtol + 0x1.0p-11}};
+}
 }  // namespace contract
 
 // The tolerance terms of `op`'s outputs, named as in its signature (opdev.h; outputs such as rms_norm's

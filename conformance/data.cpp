@@ -198,7 +198,9 @@ Tolerance contract_tolerance(const std::string& op) {
   } else if (opdev_op_from_name(op.c_str()) == OPDEV_OP_COUNT) {
     throw std::invalid_argument("contract_tolerance: unknown op '" + op + "'");
   }
-  if (!t.mag_inputs.empty())
+  if (op == "paged_attention")
+    t.mag_rtol = contract::paged_attention_mag_rtol();
+  else if (!t.mag_inputs.empty())
     t.mag_rtol = {{"*", op == "linear_w8a8" || op == "grouped_matmul_w8a8" ? contract::kW8A8EpilogueRtol : contract::kAccumulationRtol}};
   return t;
 }

@@ -503,7 +503,9 @@ OPDEV_API opdev_status opdev_reshape_and_cache(opdev_context* ctx, const DLTenso
  *                must be in [0, num_blocks); later entries are not read
  *   cu_seqlens_q [B+1]  int32: 0, non-decreasing, last = Tq
  *   seq_lens_kv  [B]    int32 in [0, max_blocks * block_size]
- * Query head h reads kv head h / (Hq / Hk). Scores scale * q.k and the softmax are float32. causal != 0
+ * Query head h reads kv head h / (Hq / Hk). Scores scale * q.k and the softmax are float32; P.V
+ * accumulates in float32, and in bfloat16 / float16 P may be rounded to that dtype first (as
+ * FlashAttention-2 and PyTorch's CPU flash attention do; the softmax sum uses float32 P). causal != 0
  * masks bottom-right aligned: query row i of a sequence with q_len queries sees keys
  * 0 .. kv_len - q_len + i. A row that sees no key gets out = 0 and lse = -inf. */
 OPDEV_API opdev_status opdev_paged_attention(opdev_context* ctx, const DLTensor* out, const DLTensor* softmax_lse,

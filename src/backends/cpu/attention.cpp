@@ -18,6 +18,11 @@
 // computed by one thread with the same code, so results do not depend on the thread count. Deterministic contexts
 // never split, so a query row's result is the same in both item shapes (batch invariance).
 //
+// bfloat16 long-query items on AVX-512 BF16 (outside deterministic contexts) compute Q.K and P.V with
+// vdpbf16ps on bf16 pairs: scores in 4 x 4 (rows x keys) tiles of the linear's gemv_tile, P rounded to
+// bf16 and multiplied with V rows interleaved in key pairs (the contract allows that rounding, see
+// docs/OPS.md). Everything else runs the float32 kernels below.
+//
 // The paged cache defeats the hardware prefetchers (each block is somewhere else), so the rows of the
 // next key tile are prefetched one slot at a time while the current tile's scores are computed.
 // Items are handed to threads as contiguous ranges of roughly equal cost (query-key pairs), which keeps
@@ -27,6 +32,7 @@
 #include <limits>
 
 #include "backends/cpu/cpu_common.h"
+#include "backends/cpu/gemm_kernels.h"
 
 OPDEV_CPU_NAMESPACE_BEGIN
 
@@ -39,6 +45,9 @@ constexpr int64_t kShortQ = 8;         // sequences with q_len <= this: all-head
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 static_assert(kKeyTile % kW == 0, "a key tile is whole vectors");
+#if defined(__AVX512BF16__)
+static_assert(kKeyTile == 16, "the pairs path converts a tile row of p with one vcvtneps2bf16");
+#endif
 
 struct Seq {
   int64_t q0, q_len, kv_len;
@@ -55,12 +64,22 @@ struct Item {
 // the running max / sum per row.
 struct Work {
   float *q, *acc, *s, *m, *l;
+  const void** qp;  // bf16 pairs path: the item's q rows in the input tensor
+  uint32_t* pb;     // bf16 pairs path: the score tile's p as bf16 pairs, [rows, kKeyTile / 2]
 };
+
+// bfloat16 on AVX-512 with BF16 runs Q.K and P.V as vdpbf16ps on bf16 pairs (the linear's pair kernels):
+// q and K are bf16 already (exact products, float32 sums); p is rounded to bf16 for P.V, as
+// FlashAttention-2 rounds P to the input dtype before its P.V product, while the softmax sum l keeps the
+// float32 p. Everything else, and every other dtype and ISA, computes in float32.
+template <class T>
+constexpr bool kPairs = gemm::uses_pairs<T>::value;
 
 struct Params {
   int64_t Hq, Hk, G, D, Dp, BS;
   float scale;
   bool causal;
+  bool pairs;  // bf16 pair kernels allowed for long-query items (not in deterministic contexts)
   const Seq* seqs;
   const TensorView *out, *lse, *q, *kc, *vc, *bt;
   float *pacc, *pm, *pl;  // partials of split sequences: row-major [rows, Dp], [rows], [rows]
@@ -120,6 +139,49 @@ inline void pv_rows(float* acc, int64_t Dp, const float* p, const T* const* v, i
   for (int r = 0; r < NR; ++r) vstore(acc + r * Dp + d0, a[r]);
 }
 
+#if defined(__AVX512BF16__)
+// scores[r][j] = scale * q_r . k_j for rows [r0, r1) (row pointers qp) and keys [k0, k1) (pointers kp, one
+// kv head) with vdpbf16ps: 4 x 4 tiles of gemm::gemv_tile (the last row / key repeated to fill a tile,
+// only the valid part stored). Each score is one dot product in a fixed order, whatever the tile.
+inline void scores_pairs(const void* const* qp, int64_t r0, int64_t r1, const bf16_t* const* kp, int64_t k0, int64_t k1, int64_t D,
+                         float scale, float* s) {
+  for (int64_t r = r0; r < r1; r += 4) {
+    const bf16_t* xr[4];
+    for (int i = 0; i < 4; ++i) xr[i] = static_cast<const bf16_t*>(qp[std::min(r + i, r1 - 1)]);
+    const int mb = int(std::min<int64_t>(4, r1 - r));
+    for (int64_t j = k0; j < k1; j += 4) {
+      const bf16_t* wr[4];
+      for (int i = 0; i < 4; ++i) wr[i] = kp[std::min(j + i, k1 - 1)];
+      float res[4][4];
+      gemm::gemv_tile<bf16_t, 4, 4>(xr, wr, D, res);
+      const int nb = int(std::min<int64_t>(4, k1 - j));
+      for (int i = 0; i < mb; ++i)
+        for (int jj = 0; jj < nb; ++jj) s[(r + i) * kKeyTile + j + jj] = res[i][jj] * scale;
+    }
+  }
+}
+
+// acc[r][d0 .. d0+n) += sum_j bf16(p[r][j]) * v_j[d0 ..] for NR rows and nk keys, two keys per vdpbf16ps:
+// lane d holds (v_2t[d], v_2t+1[d]) and the broadcast pair (p[r][2t], p[r][2t+1]) from pb. An odd last key
+// pairs with zeros (its p partner past nk is 0 too).
+template <int NR>
+inline void pv_pairs(float* acc, int64_t Dp, const uint32_t* pb, const bf16_t* const* v, int64_t voff, int64_t nk, int64_t d0, int n) {
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
+                                       19, 3, 18, 2, 17, 1, 16, 0);
+  const __mmask16 mask = __mmask16((1u << n) - 1);
+  __m512 a[NR];
+  for (int r = 0; r < NR; ++r) a[r] = _mm512_loadu_ps(acc + r * Dp + d0);
+  for (int64_t t = 0; 2 * t < nk; ++t) {
+    const __m256i lo = _mm256_maskz_loadu_epi16(mask, v[2 * t] + voff + d0);
+    const __m256i hi = 2 * t + 1 < nk ? _mm256_maskz_loadu_epi16(mask, v[2 * t + 1] + voff + d0) : _mm256_setzero_si256();
+    const __m512bh vv = (__m512bh)_mm512_permutexvar_epi16(idx, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+    for (int r = 0; r < NR; ++r)
+      a[r] = _mm512_dpbf16_ps(a[r], (__m512bh)_mm512_set1_epi32(int(pb[r * (kKeyTile / 2) + t])), vv);
+  }
+  for (int r = 0; r < NR; ++r) _mm512_storeu_ps(acc + r * Dp + d0, a[r]);
+}
+#endif
+
 // The NR-row kernels over rows [r0, r1) in blocks of 8 and one block of the remainder.
 template <class F>
 inline void for_row_blocks(int64_t r0, int64_t r1, F&& f) {
@@ -172,14 +234,23 @@ void run_item(const Params& p, const Item& it, const Work& w) {
   auto token_of = [&](int64_t r) { return sq.q0 + it.qi0 + (r % RH) / G; };
   auto head_of = [&](int64_t r) { return (it.kvh0 + r / RH) * G + r % G; };
   const T* qbase = p.q->ptr<const T>();
+  // The bf16 pair kernels take the long-query items (compute-bound; 1.5x on the prefill case) unless the
+  // context is deterministic. Short-query items (decode, memory-bound) measured up to 1.2-1.5x slower with
+  // them at batch >= 4 and long contexts, and a deterministic context needs the same arithmetic for a
+  // row in both item shapes (batch invariance).
+  const bool pairs = kPairs<T> && p.pairs && !sq.short_q;
   for (int64_t r = 0; r < R; ++r) {
     const T* src = qbase + token_of(r) * p.q->strides[0] + head_of(r) * p.q->strides[1];
+    w.m[r] = kNegInf;
+    w.l[r] = 0;
+    if (pairs) {
+      w.qp[r] = src;
+      continue;
+    }
     float* dst = w.q + r * Dp;
     int64_t d = 0;
     for (; d + kW <= D; d += kW) vstore(dst + d, vload(src + d));
     if (d < D) vstore(dst + d, vload_n(src + d, int(D - d)));  // zero-fills up to Dp
-    w.m[r] = kNegInf;
-    w.l[r] = 0;
   }
   std::fill(w.acc, w.acc + R * Dp, 0.0f);
   // Keys [k_lo, end(pos)) for each position; end is non-decreasing in the position, so the rows still
@@ -208,8 +279,26 @@ void run_item(const Params& p, const Item& it, const Work& w) {
     const T* const* vp = ptr[cur][1];
     while (end_of(first_pos) <= j0) ++first_pos;
     const int64_t r0 = first_pos * G;  // first active row of each head
+#if defined(__AVX512BF16__)
+    if constexpr (kPairs<T>) if (pairs) {
+      // Scores of the active rows, 4 keys at a time. The next tile's rows of the same 4 slots and head are
+      // prefetched before each head's scores (spread out, as above).
+      const int64_t row_bytes = D * int64_t(sizeof(T));
+      for (int64_t j = 0; j < nk; j += 4) {
+        for (int64_t hh = 0; hh < it.nh; ++hh) {
+          for (int64_t jj = j; jj < std::min(j + 4, nn); ++jj) {
+            prefetch_span(ptr[cur ^ 1][0][jj] + hh * ks2, row_bytes);
+            prefetch_span(ptr[cur ^ 1][1][jj] + hh * vs2, row_bytes);
+          }
+          const bf16_t* krows[kKeyTile];
+          for (int64_t jj = j; jj < std::min(j + 4, nk); ++jj) krows[jj] = kp[jj] + hh * ks2;
+          scores_pairs(w.qp, hh * RH + r0, (hh + 1) * RH, krows, j, std::min(j + 4, nk), D, p.scale, w.s);
+        }
+      }
+    }
+#endif
     // Scores of the active rows, slot by slot (the item's heads of a slot are adjacent in memory).
-    for (int64_t jj = 0; jj < nk; ++jj) {
+    for (int64_t jj = 0; jj < (pairs ? 0 : nk); ++jj) {
       if (jj < nn) {  // spread over the tile, so that the requests overlap the arithmetic
         prefetch_span(ptr[cur ^ 1][0][jj], kspan);
         prefetch_span(ptr[cur ^ 1][1][jj], vspan);
@@ -253,6 +342,22 @@ void run_item(const Params& p, const Item& it, const Work& w) {
         }
         w.l[r] += hsum(sum);
       }
+#if defined(__AVX512BF16__)
+    if constexpr (kPairs<T>) if (pairs) {
+      for (int64_t hh = 0; hh < it.nh; ++hh)
+        for (int64_t r = hh * RH + r0; r < (hh + 1) * RH; ++r)  // p as bf16 pairs
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(w.pb + r * (kKeyTile / 2)),
+                              (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(w.s + r * kKeyTile)));
+      for (int64_t hh = 0; hh < it.nh; ++hh)
+        for (int64_t d = 0; d < D; d += kW) {
+          const int n = int(std::min<int64_t>(kW, D - d));
+          for_row_blocks(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
+            pv_pairs<decltype(nr)::value>(w.acc + r * Dp, Dp, w.pb + r * (kKeyTile / 2), vp, hh * vs2, nk, d, n);
+          });
+        }
+      continue;
+    }
+#endif
     for (int64_t hh = 0; hh < it.nh; ++hh)
       for (int64_t d = 0; d < D; d += kW) {
         const int n = int(std::min<int64_t>(kW, D - d));
@@ -337,6 +442,7 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
   p.G = p.Hq / p.Hk;
   p.scale = float(a.scale);
   p.causal = a.causal;
+  p.pairs = !ex.deterministic;
   p.out = &a.out;
   p.lse = &a.softmax_lse;
   p.q = &a.q;
@@ -424,6 +530,8 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
     work[s].s = scratch_array<float>(ex, max_rows * kKeyTile);
     work[s].m = scratch_array<float>(ex, max_rows);
     work[s].l = scratch_array<float>(ex, max_rows);
+    work[s].qp = scratch_array<const void*>(ex, max_rows);
+    work[s].pb = scratch_array<uint32_t>(ex, max_rows * (kKeyTile / 2));
   }
 
   dispatch_float(a.q.dtype, [&](auto tag) {

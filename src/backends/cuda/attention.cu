@@ -26,8 +26,8 @@
 //    two tiles ahead) with cp.async into double-buffered, XOR-swizzled shared memory; S = Q K^T with
 //    mma.sync m16n8k16 (float32 accumulation, ldmatrix fragments), online softmax in registers (exp2f,
 //    log2 e folded into one fma), causal tiles past the tile's last visible key skipped and only diagonal /
-//    tail tiles masked. P V on tensor cores: the cpu backend (and the conformance bound) keeps P in
-//    float32, and one bf16 / f16 rounding of P fails the bound by far, so P is split into 3 bf16 terms
+//    tail tiles masked. P V on tensor cores: written when the contract kept P in float32 (one bf16 / f16
+//    rounding of P failed that bound by far; docs/OPS.md now allows it), so P is split into 3 bf16 terms
 //    (hi + mid + lo, 24 bits) or 2 f16 terms (22 bits; P is scaled by 2^15 so that small weights stay
 //    normal, the scale cancels in out = acc / l) and each term is multiplied with V. f16 sums each 32 keys'
 //    P V in fresh registers before adding it to the output in float32 (the tensor cores' truncating
