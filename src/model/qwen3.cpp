@@ -82,6 +82,11 @@ struct Loader {
   const ProgressFn& progress;
   size_t done = 0, total = 0;
 
+  // dst = src on the device, converting the dtype where they differ; `name` labels errors.
+  void convert(const DLTensor* dst, const DLTensor* src, const std::string& name) {
+    ok(same_dtype(src->dtype, dst->dtype) ? opdev_copy(ctx, dst, src) : opdev_cast(ctx, dst, src), name.c_str());
+  }
+
   // Copies checkpoint tensor `name` (any float dtype) into `dst` (a compact device view with the same
   // element count) converting to the compute dtype on the device.
   void into(const std::string& name, const DLTensor* dst) {
@@ -95,7 +100,7 @@ struct Loader {
     Tensor staging(ctx, src_dt, {n}, "loading " + name);
     upload(ctx, staging, t.data, t.nbytes);
     TensorRef flat_dst(dst->data, dst->dtype, {n}, {}, dst->device, dst->byte_offset);
-    ok(same_dtype(src_dt, dst->dtype) ? opdev_copy(ctx, flat_dst, staging) : opdev_cast(ctx, flat_dst, staging), name.c_str());
+    convert(flat_dst, staging, name);
     done += t.nbytes;
     if (progress) progress(done, total, name);
   }
@@ -167,7 +172,7 @@ struct Loader {
       const int64_t n = std::min(block, rows - r0);
       upload(ctx, staging, t.data + size_t(r0) * row_bytes, size_t(n) * row_bytes);
       const TensorRef src = staging.rows(0, n), dst = f.rows(0, n);
-      ok(same_dtype(src_dt, kFloat32) ? opdev_copy(ctx, dst, src) : opdev_cast(ctx, dst, src), name.c_str());
+      convert(dst, src, name);
       ok(opdev_quantize_int8(ctx, q.rows(r0, n), scale.rows(r0, n), dst), what.c_str());
       done += size_t(n) * row_bytes;
       if (progress) progress(done, total, what);
@@ -294,7 +299,7 @@ double Qwen3Model::decode_weight_bytes() const {
   const double item = double(dtype_bytes(dtype_));
   const ModelConfig& c = cfg_;
   // lm_head (the tied embedding counts as it)
-  double b = weights_ == WeightFormat::Int8 ? double(lm_head_q_.nbytes() + lm_head_s_.nbytes()) : double(c.vocab_size * c.hidden_size) * item;
+  double b = lm_head_q_.defined() ? double(lm_head_q_.nbytes() + lm_head_s_.nbytes()) : double(c.vocab_size * c.hidden_size) * item;
   b += double(c.hidden_size) * item;                       // final norm
   for (const LayerWeights& w : layers_) {
     for (const Tensor* t : {&w.input_norm, &w.post_norm, &w.q_norm, &w.k_norm, &w.qkv_w, &w.qkv_b, &w.o_w, &w.o_b, &w.gate_up_w,
@@ -426,10 +431,8 @@ void Qwen3Model::forward(const BatchInputs& in, KvCache& cache, Tensor& logits) 
   TensorRef sel = s.sel.rows(0, R);
   OP("gather_logit_rows", -1, opdev_embedding(ctx_, sel, x, s.logit_rows));
   if (logits.shape != std::vector<int64_t>{R, V} || !same_dtype(logits.dtype, dtype_)) logits = Tensor(ctx_, dtype_, {R, V}, "logits");
-  if (weights_ == WeightFormat::Int8)
-    project("lm_head", -1, logits, sel, lm_head_q_, lm_head_s_, nullptr);
-  else
-    OP("lm_head", -1, opdev_linear(ctx_, logits, sel, c.tie_word_embeddings ? embed_ : lm_head_, nullptr));
+  const Tensor& head = lm_head_q_.defined() ? lm_head_q_ : c.tie_word_embeddings ? embed_ : lm_head_;
+  project("lm_head", -1, logits, sel, head, lm_head_s_, nullptr);
   opdev_context_set_label(ctx_, nullptr);
 }
 
@@ -453,7 +456,7 @@ Quantised quantise(opdev_context* ctx, const Tensor& xq, const Tensor& xs, const
 
 void Qwen3Model::project(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w, const Tensor& scale,
                          const DLTensor* bias) {
-  if (!is_int8(weights_)) {
+  if (!same_dtype(w.dtype, kInt8)) {
     OP(what, l, opdev_linear(ctx_, out, x, w, bias));
     return;
   }
@@ -463,7 +466,7 @@ void Qwen3Model::project(const char* what, int64_t l, const DLTensor* out, const
 
 void Qwen3Model::project_experts(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w,
                                  const Tensor& scale) {
-  if (!is_int8(weights_)) {
+  if (!same_dtype(w.dtype, kInt8)) {
     OP(what, l, opdev_grouped_matmul(ctx_, out, x, w, s_->offsets));
     return;
   }

@@ -106,10 +106,11 @@ class Qwen3Model {
   struct Scratch;
   void ensure_scratch(int64_t T, int64_t R);
   void layer(int64_t l, int64_t T, KvCache& cache);
-  // out[rows] = x[rows] . w^T (+ bias): opdev_linear, or (int8 formats) quantize_int8(x) then linear_w8a8.
+  // out[rows] = x[rows] . w^T (+ bias): opdev_linear, or (an int8 w, with its row scales) quantize_int8(x)
+  // then linear_w8a8.
   void project(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w, const Tensor& scale,
                const DLTensor* bias);
-  // The experts' grouped_matmul, or (int8 formats) quantize_int8(x) then grouped_matmul_w8a8.
+  // The experts' grouped_matmul, or (int8 w) quantize_int8(x) then grouped_matmul_w8a8.
   void project_experts(const char* what, int64_t l, const DLTensor* out, const TensorRef& x, const Tensor& w, const Tensor& scale);
 
   ModelConfig cfg_;
