@@ -155,7 +155,22 @@ TEST_F(ProfileCli, BenchModelProfilesAgainstItsOwnMeasurement) {
   EXPECT_EQ(n.at("layers.1.mlp.gate_up_proj"), 4);
   EXPECT_EQ(trace.at("otherData").at("roofline_measured"), false);  // bench-model's own measurement was given
   EXPECT_GT(trace.at("otherData").at("read_gbps").get<double>(), 0.0);
-  EXPECT_EQ(summary_calls(prof + "/op_summary.csv"), total);
+  EXPECT_EQ(summary_calls(prof + "/op_summary.csv"), total);  // the warm-up run is not in the profile
+}
+
+// bench-model runs an untimed warm-up (like llama-bench) unless --no-warmup; the reps and their table follow.
+TEST_F(ProfileCli, BenchModelWarmsUpUnlessTold) {
+  for (const bool warm : {true, false}) {
+    const std::string err = dir_->path("warm.stderr"), out = dir_->path("warm.stdout");
+    const std::string cmd = "'" + kCli + "' bench-model -m '" + dir_->path("model") + "' -P 8 -G 2 -r 1 --threads 1" +
+                            (warm ? "" : " --no-warmup") + " > '" + out + "' 2> '" + err + "'";
+    ASSERT_EQ(sh(cmd), 0) << cmd << "\n" << read_all(err);
+    const std::string e = read_all(err);
+    EXPECT_EQ(e.find("warm-up run (untimed)") != std::string::npos, warm) << e;
+    EXPECT_NE(e.find("rep 1: pp8 "), std::string::npos) << e;
+    EXPECT_EQ(e.find("rep 2:"), std::string::npos) << e;
+    EXPECT_NE(read_all(out).find("| pp8 tok/s | tg2 tok/s |"), std::string::npos);
+  }
 }
 
 }  // namespace
