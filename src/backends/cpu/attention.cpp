@@ -19,9 +19,10 @@
 // never split, so a query row's result is the same in both item shapes (batch invariance).
 //
 // bfloat16 long-query items on AVX-512 BF16 (outside deterministic contexts) compute Q.K and P.V with
-// vdpbf16ps on bf16 pairs: scores in 4 x 4 (rows x keys) tiles of the linear's gemv_tile, P rounded to
-// bf16 and multiplied with V rows interleaved in key pairs (the contract allows that rounding, see
-// docs/OPS.md). Everything else runs the float32 kernels below.
+// vdpbf16ps on bf16 pairs, as two small GEMMs per key tile with no horizontal sums: the tile's K is
+// transposed once into (d, d+1) pairs x 16 keys, so a row's 16 scores are D / 2 vdpbf16ps with q's pair
+// broadcast; P is rounded to bf16 (the contract allows that rounding, see docs/OPS.md) and multiplied
+// with the tile's V, packed once as key pairs x D. Everything else runs the float32 kernels below.
 //
 // The paged cache defeats the hardware prefetchers (each block is somewhere else), so the rows of the
 // next key tile are prefetched one slot at a time while the current tile's scores are computed.
@@ -29,6 +30,7 @@
 // the items of one (sequence, kv head) together: their K/V rows stay in that core's cache.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "backends/cpu/cpu_common.h"
@@ -64,8 +66,9 @@ struct Item {
 // the running max / sum per row.
 struct Work {
   float *q, *acc, *s, *m, *l;
-  const void** qp;  // bf16 pairs path: the item's q rows in the input tensor
-  uint32_t* pb;     // bf16 pairs path: the score tile's p as bf16 pairs, [rows, kKeyTile / 2]
+  // bf16 pairs path: q rows as bf16 pairs [rows, D2p] (zero-padded), the tile's K as [D2p, kKeyTile]
+  // pairs, its V as [kKeyTile / 2, Dp] key pairs, and p as bf16 pairs [rows, kKeyTile / 2].
+  uint32_t *qb, *kt, *vt, *pb;
 };
 
 // bfloat16 on AVX-512 with BF16 runs Q.K and P.V as vdpbf16ps on bf16 pairs (the linear's pair kernels):
@@ -140,47 +143,105 @@ inline void pv_rows(float* acc, int64_t Dp, const float* p, const T* const* v, i
 }
 
 #if defined(__AVX512BF16__)
-// scores[r][j] = scale * q_r . k_j for rows [r0, r1) (row pointers qp) and keys [k0, k1) (pointers kp, one
-// kv head) with vdpbf16ps: 4 x 4 tiles of gemm::gemv_tile (the last row / key repeated to fill a tile,
-// only the valid part stored). Each score is one dot product in a fixed order, whatever the tile.
-inline void scores_pairs(const void* const* qp, int64_t r0, int64_t r1, const bf16_t* const* kp, int64_t k0, int64_t k1, int64_t D,
-                         float scale, float* s) {
-  for (int64_t r = r0; r < r1; r += 4) {
-    const bf16_t* xr[4];
-    for (int i = 0; i < 4; ++i) xr[i] = static_cast<const bf16_t*>(qp[std::min(r + i, r1 - 1)]);
-    const int mb = int(std::min<int64_t>(4, r1 - r));
-    for (int64_t j = k0; j < k1; j += 4) {
-      const bf16_t* wr[4];
-      for (int i = 0; i < 4; ++i) wr[i] = kp[std::min(j + i, k1 - 1)];
-      float res[4][4];
-      gemm::gemv_tile<bf16_t, 4, 4>(xr, wr, D, res);
-      const int nb = int(std::min<int64_t>(4, k1 - j));
-      for (int i = 0; i < mb; ++i)
-        for (int jj = 0; jj < nb; ++jj) s[(r + i) * kKeyTile + j + jj] = res[i][jj] * scale;
+// 16 x 16 transpose of 32-bit lanes: lane j of r[i] goes to lane i of r[j].
+inline void transpose16x16(__m512i r[16]) {
+  __m512i a[16], b[16];
+  for (int i = 0; i < 16; i += 2) {
+    a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    b[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
+    b[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
+    b[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
+    b[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
+  }
+  for (int i = 0; i < 16; i += 8)
+    for (int j = 0; j < 4; ++j) {
+      a[i + j] = _mm512_shuffle_i32x4(b[i + j], b[i + j + 4], 0x88);
+      a[i + j + 4] = _mm512_shuffle_i32x4(b[i + j], b[i + j + 4], 0xdd);
     }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_i32x4(a[j], a[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_i32x4(a[j], a[j + 8], 0xdd);
   }
 }
 
-// acc[r][d0 .. d0+n) += sum_j bf16(p[r][j]) * v_j[d0 ..] for NR rows and nk keys, two keys per vdpbf16ps:
-// lane d holds (v_2t[d], v_2t+1[d]) and the broadcast pair (p[r][2t], p[r][2t+1]) from pb. An odd last key
-// pairs with zeros (its p partner past nk is 0 too).
+// kt[t][j] = (k_j[2t], k_j[2t + 1]) for the tile's keys j < nk (rows k[j] + off, D elements; a missing
+// partner of an odd D and keys j >= nk are zeros), t < D2 = ceil(D / 2): 32 d per 16 x 16 transpose.
+inline void pack_k_pairs(const bf16_t* const* k, int64_t off, int64_t nk, int64_t D, uint32_t* kt) {
+  for (int64_t d = 0; d < D; d += 32) {
+    const int64_t n = std::min<int64_t>(32, D - d);
+    const __mmask32 mask = __mmask32(n == 32 ? ~0u : (1u << n) - 1);
+    __m512i r[16];
+    for (int64_t j = 0; j < 16; ++j) r[j] = j < nk ? _mm512_maskz_loadu_epi16(mask, k[j] + off + d) : _mm512_setzero_si512();
+    transpose16x16(r);
+    const int64_t pairs = (n + 1) / 2;
+    for (int64_t t = 0; t < pairs; ++t) _mm512_storeu_si512(kt + (d / 2 + t) * kKeyTile, r[t]);
+  }
+}
+
+// s[r][0 .. 16) = scale * q_r . k_j for NR rows of bf16 pairs qb (row stride qs) against the packed tile:
+// one vdpbf16ps per row and d pair, in d order (each score is one fixed chain whatever the tile).
 template <int NR>
-inline void pv_pairs(float* acc, int64_t Dp, const uint32_t* pb, const bf16_t* const* v, int64_t voff, int64_t nk, int64_t d0, int n) {
+inline void scores_pairs(const uint32_t* qb, int64_t qs, const uint32_t* kt, int64_t D2, float scale, float* s) {
+  __m512 a[NR];
+  for (int r = 0; r < NR; ++r) a[r] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < D2; ++t) {
+    const __m512bh kv = (__m512bh)_mm512_loadu_si512(kt + t * kKeyTile);
+    for (int r = 0; r < NR; ++r) a[r] = _mm512_dpbf16_ps(a[r], (__m512bh)_mm512_set1_epi32(int(qb[r * qs + t])), kv);
+  }
+  const __m512 vs = _mm512_set1_ps(scale);
+  for (int r = 0; r < NR; ++r) _mm512_storeu_ps(s + r * kKeyTile, _mm512_mul_ps(a[r], vs));
+}
+
+// vt[t][d] = (v_2t[d], v_2t+1[d]) for key pairs t < ceil(nk / 2) and d < Dp (zeros past D and for the
+// partner of an odd last key). Rows v[j] + off.
+inline void pack_v_pairs(const bf16_t* const* v, int64_t off, int64_t nk, int64_t D, int64_t Dp, uint32_t* vt) {
   const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
                                        19, 3, 18, 2, 17, 1, 16, 0);
-  const __mmask16 mask = __mmask16((1u << n) - 1);
+  for (int64_t t = 0; 2 * t < nk; ++t)
+    for (int64_t d = 0; d < Dp; d += kW) {
+      const __mmask16 mask = __mmask16(d + kW <= D ? 0xffffu : (1u << (D - d)) - 1);
+      const __m256i lo = _mm256_maskz_loadu_epi16(mask, v[2 * t] + off + d);
+      const __m256i hi = 2 * t + 1 < nk ? _mm256_maskz_loadu_epi16(mask, v[2 * t + 1] + off + d) : _mm256_setzero_si256();
+      _mm512_storeu_si512(vt + t * Dp + d, _mm512_permutexvar_epi16(idx, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)));
+    }
+}
+
+// acc[r][d0 .. d0 + 16) += sum_j bf16(p[r][j]) * v_j[d0 ..] for NR rows and nk keys, two keys per
+// vdpbf16ps against the packed V (vt, row stride Dp) and the broadcast pair (p[r][2t], p[r][2t+1]) of pb.
+template <int NR>
+inline void pv_pairs(float* acc, int64_t Dp, const uint32_t* pb, const uint32_t* vt, int64_t nk, int64_t d0) {
   __m512 a[NR];
   for (int r = 0; r < NR; ++r) a[r] = _mm512_loadu_ps(acc + r * Dp + d0);
   for (int64_t t = 0; 2 * t < nk; ++t) {
-    const __m256i lo = _mm256_maskz_loadu_epi16(mask, v[2 * t] + voff + d0);
-    const __m256i hi = 2 * t + 1 < nk ? _mm256_maskz_loadu_epi16(mask, v[2 * t + 1] + voff + d0) : _mm256_setzero_si256();
-    const __m512bh vv = (__m512bh)_mm512_permutexvar_epi16(idx, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+    const __m512bh vv = (__m512bh)_mm512_loadu_si512(vt + t * Dp + d0);
     for (int r = 0; r < NR; ++r)
       a[r] = _mm512_dpbf16_ps(a[r], (__m512bh)_mm512_set1_epi32(int(pb[r * (kKeyTile / 2) + t])), vv);
   }
   for (int r = 0; r < NR; ++r) _mm512_storeu_ps(acc + r * Dp + d0, a[r]);
 }
 #endif
+
+// The remainder block of rows_blocks: n (< N + 1) rows at r as one NR = n kernel.
+template <int N, class F>
+inline void row_block_rest(int64_t r, int64_t n, F& f) {
+  if constexpr (N > 0) {
+    if (n == N) f(r, std::integral_constant<int, N>{});
+    else row_block_rest<N - 1>(r, n, f);
+  }
+}
+
+// The NR-row kernels over rows [r0, r1) in blocks of MaxNR and one block of the remainder. The bf16 pair
+// kernels take 16-row blocks: vdpbf16ps has a latency of ~6 cycles at 2 per cycle, so a block needs about
+// 12 independent accumulators to keep both units busy.
+template <int MaxNR, class F>
+inline void row_blocks(int64_t r0, int64_t r1, F&& f) {
+  int64_t r = r0;
+  for (; r + MaxNR <= r1; r += MaxNR) f(r, std::integral_constant<int, MaxNR>{});
+  if (r < r1) row_block_rest<MaxNR - 1>(r, r1 - r, f);
+}
 
 // The NR-row kernels over rows [r0, r1) in blocks of 8 and one block of the remainder.
 template <class F>
@@ -239,12 +300,15 @@ void run_item(const Params& p, const Item& it, const Work& w) {
   // them at batch >= 4 and long contexts, and a deterministic context needs the same arithmetic for a
   // row in both item shapes (batch invariance).
   const bool pairs = kPairs<T> && p.pairs && !sq.short_q;
+  const int64_t D2 = (D + 1) / 2;  // bf16 pairs of a row (pairs path)
   for (int64_t r = 0; r < R; ++r) {
     const T* src = qbase + token_of(r) * p.q->strides[0] + head_of(r) * p.q->strides[1];
     w.m[r] = kNegInf;
     w.l[r] = 0;
-    if (pairs) {
-      w.qp[r] = src;
+    if (pairs) {  // q as bf16 pairs, an odd D's last pair padded with 0
+      uint16_t* dst = reinterpret_cast<uint16_t*>(w.qb + r * D2);
+      std::memcpy(dst, src, size_t(D) * sizeof(T));
+      if (D & 1) dst[D] = 0;
       continue;
     }
     float* dst = w.q + r * Dp;
@@ -281,19 +345,26 @@ void run_item(const Params& p, const Item& it, const Work& w) {
     const int64_t r0 = first_pos * G;  // first active row of each head
 #if defined(__AVX512BF16__)
     if constexpr (kPairs<T>) if (pairs) {
-      // Scores of the active rows, 4 keys at a time. The next tile's rows of the same 4 slots and head are
-      // prefetched before each head's scores (spread out, as above).
+      // The tile's K transposed into pairs, then every active row's 16 scores; the next tile's rows are
+      // prefetched between the row blocks (spread out, as above).
       const int64_t row_bytes = D * int64_t(sizeof(T));
-      for (int64_t j = 0; j < nk; j += 4) {
-        for (int64_t hh = 0; hh < it.nh; ++hh) {
-          for (int64_t jj = j; jj < std::min(j + 4, nn); ++jj) {
-            prefetch_span(ptr[cur ^ 1][0][jj] + hh * ks2, row_bytes);
-            prefetch_span(ptr[cur ^ 1][1][jj] + hh * vs2, row_bytes);
+      int64_t pf = 0;
+      for (int64_t hh = 0; hh < it.nh; ++hh) {
+        pack_k_pairs(kp, hh * ks2, nk, D, w.kt);
+        row_blocks<16>(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
+          if (pf < nn * it.nh) {
+            const int64_t jj = pf % nn, h2 = pf / nn;
+            prefetch_span(ptr[cur ^ 1][0][jj] + h2 * ks2, row_bytes);
+            prefetch_span(ptr[cur ^ 1][1][jj] + h2 * vs2, row_bytes);
+            ++pf;
           }
-          const bf16_t* krows[kKeyTile];
-          for (int64_t jj = j; jj < std::min(j + 4, nk); ++jj) krows[jj] = kp[jj] + hh * ks2;
-          scores_pairs(w.qp, hh * RH + r0, (hh + 1) * RH, krows, j, std::min(j + 4, nk), D, p.scale, w.s);
-        }
+          scores_pairs<decltype(nr)::value>(w.qb + r * D2, D2, w.kt, D2, p.scale, w.s + r * kKeyTile);
+        });
+      }
+      for (; pf < nn * it.nh; ++pf) {
+        const int64_t jj = pf % nn, h2 = pf / nn;
+        prefetch_span(ptr[cur ^ 1][0][jj] + h2 * ks2, row_bytes);
+        prefetch_span(ptr[cur ^ 1][1][jj] + h2 * vs2, row_bytes);
       }
     }
 #endif
@@ -348,13 +419,13 @@ void run_item(const Params& p, const Item& it, const Work& w) {
         for (int64_t r = hh * RH + r0; r < (hh + 1) * RH; ++r)  // p as bf16 pairs
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(w.pb + r * (kKeyTile / 2)),
                               (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(w.s + r * kKeyTile)));
-      for (int64_t hh = 0; hh < it.nh; ++hh)
-        for (int64_t d = 0; d < D; d += kW) {
-          const int n = int(std::min<int64_t>(kW, D - d));
-          for_row_blocks(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
-            pv_pairs<decltype(nr)::value>(w.acc + r * Dp, Dp, w.pb + r * (kKeyTile / 2), vp, hh * vs2, nk, d, n);
+      for (int64_t hh = 0; hh < it.nh; ++hh) {
+        pack_v_pairs(vp, hh * vs2, nk, D, Dp, w.vt);
+        for (int64_t d = 0; d < Dp; d += kW)
+          row_blocks<16>(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
+            pv_pairs<decltype(nr)::value>(w.acc + r * Dp, Dp, w.pb + r * (kKeyTile / 2), w.vt, nk, d);
           });
-        }
+      }
       continue;
     }
 #endif
@@ -530,7 +601,10 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
     work[s].s = scratch_array<float>(ex, max_rows * kKeyTile);
     work[s].m = scratch_array<float>(ex, max_rows);
     work[s].l = scratch_array<float>(ex, max_rows);
-    work[s].qp = scratch_array<const void*>(ex, max_rows);
+    const int64_t D2 = (p.D + 1) / 2;
+    work[s].qb = scratch_array<uint32_t>(ex, max_rows * D2);
+    work[s].kt = scratch_array<uint32_t>(ex, D2 * kKeyTile);
+    work[s].vt = scratch_array<uint32_t>(ex, (kKeyTile / 2) * p.Dp);
     work[s].pb = scratch_array<uint32_t>(ex, max_rows * (kKeyTile / 2));
   }
 
