@@ -18,11 +18,13 @@
 // computed by one thread with the same code, so results do not depend on the thread count. Deterministic contexts
 // never split, so a query row's result is the same in both item shapes (batch invariance).
 //
-// bfloat16 long-query items on AVX-512 BF16 (outside deterministic contexts) compute Q.K and P.V with
-// vdpbf16ps on bf16 pairs, as two small GEMMs per key tile with no horizontal sums: the tile's K is
-// transposed once into (d, d+1) pairs x 16 keys, so a row's 16 scores are D / 2 vdpbf16ps with q's pair
-// broadcast; P is rounded to bf16 (the contract allows that rounding, see docs/OPS.md) and multiplied
-// with the tile's V, packed once as key pairs x D. Everything else runs the float32 kernels below.
+// bfloat16 long-query items on AVX-512 BF16 (outside deterministic contexts) run run_item_pairs: blocks of
+// 16 query rows held as vectors over the rows ("row lanes"), so that Q.K, the online softmax and P.V need
+// no horizontal sums. Per key tile, a block's 16 score vectors (one per key, lane = row) are D / 2
+// vdpbf16ps each, q transposed into pairs x rows once per item and each key's pair broadcast straight
+// from the cache; max, exp and sum run across the 16 vectors; P is rounded to bf16 (the contract allows
+// that rounding, see docs/OPS.md) and multiplied with the tile's V, packed once as key pairs x D.
+// Everything else runs the float32 kernels below.
 //
 // The paged cache defeats the hardware prefetchers (each block is somewhere else), so the rows of the
 // next key tile are prefetched one slot at a time while the current tile's scores are computed.
@@ -48,7 +50,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 static_assert(kKeyTile % kW == 0, "a key tile is whole vectors");
 #if defined(__AVX512BF16__)
-static_assert(kKeyTile == 16, "the pairs path converts a tile row of p with one vcvtneps2bf16");
+static_assert(kKeyTile == 16, "the pairs path holds a tile's 16 score vectors of a row block in registers");
 #endif
 
 struct Seq {
@@ -66,9 +68,13 @@ struct Item {
 // the running max / sum per row.
 struct Work {
   float *q, *acc, *s, *m, *l;
-  // bf16 pairs path: q rows as bf16 pairs [rows, D2p] (zero-padded), the tile's K as [D2p, kKeyTile]
-  // pairs, its V as [kKeyTile / 2, Dp] key pairs, and p as bf16 pairs [rows, kKeyTile / 2].
-  uint32_t *qb, *kt, *vt, *pb;
+  // bf16 pairs path: q as [row block][D2][16 rows] pairs, the tile's V as [kKeyTile / 2][Dp] key pairs,
+  // a block's p as [kKeyTile / 2][16 rows] bf16 pairs and its rescale factors [16], the rows' key ends,
+  // and a zero key row (keys past a tile's end).
+  uint32_t *qt, *vt, *pt;
+  float* alpha;
+  int32_t* ends;
+  const bf16_t* zrow;
 };
 
 // bfloat16 on AVX-512 with BF16 runs Q.K and P.V as vdpbf16ps on bf16 pairs (the linear's pair kernels):
@@ -167,32 +173,17 @@ inline void transpose16x16(__m512i r[16]) {
   }
 }
 
-// kt[t][j] = (k_j[2t], k_j[2t + 1]) for the tile's keys j < nk (rows k[j] + off, D elements; a missing
-// partner of an odd D and keys j >= nk are zeros), t < D2 = ceil(D / 2): 32 d per 16 x 16 transpose.
-inline void pack_k_pairs(const bf16_t* const* k, int64_t off, int64_t nk, int64_t D, uint32_t* kt) {
+// qt[t][lane] = (q_lane[2t], q_lane[2t + 1]) for the block's nr rows (pointers q; zeros past D and for
+// lanes >= nr), t < ceil(D / 2): 32 d per 16 x 16 transpose.
+inline void pack_q_block(const bf16_t* const* q, int64_t nr, int64_t D, uint32_t* qt) {
   for (int64_t d = 0; d < D; d += 32) {
     const int64_t n = std::min<int64_t>(32, D - d);
     const __mmask32 mask = __mmask32(n == 32 ? ~0u : (1u << n) - 1);
     __m512i r[16];
-    for (int64_t j = 0; j < 16; ++j) r[j] = j < nk ? _mm512_maskz_loadu_epi16(mask, k[j] + off + d) : _mm512_setzero_si512();
+    for (int64_t j = 0; j < 16; ++j) r[j] = j < nr ? _mm512_maskz_loadu_epi16(mask, q[j] + d) : _mm512_setzero_si512();
     transpose16x16(r);
-    const int64_t pairs = (n + 1) / 2;
-    for (int64_t t = 0; t < pairs; ++t) _mm512_storeu_si512(kt + (d / 2 + t) * kKeyTile, r[t]);
+    for (int64_t t = 0; t < (n + 1) / 2; ++t) _mm512_storeu_si512(qt + (d / 2 + t) * 16, r[t]);
   }
-}
-
-// s[r][0 .. 16) = scale * q_r . k_j for NR rows of bf16 pairs qb (row stride qs) against the packed tile:
-// one vdpbf16ps per row and d pair, in d order (each score is one fixed chain whatever the tile).
-template <int NR>
-inline void scores_pairs(const uint32_t* qb, int64_t qs, const uint32_t* kt, int64_t D2, float scale, float* s) {
-  __m512 a[NR];
-  for (int r = 0; r < NR; ++r) a[r] = _mm512_setzero_ps();
-  for (int64_t t = 0; t < D2; ++t) {
-    const __m512bh kv = (__m512bh)_mm512_loadu_si512(kt + t * kKeyTile);
-    for (int r = 0; r < NR; ++r) a[r] = _mm512_dpbf16_ps(a[r], (__m512bh)_mm512_set1_epi32(int(qb[r * qs + t])), kv);
-  }
-  const __m512 vs = _mm512_set1_ps(scale);
-  for (int r = 0; r < NR; ++r) _mm512_storeu_ps(s + r * kKeyTile, _mm512_mul_ps(a[r], vs));
 }
 
 // vt[t][d] = (v_2t[d], v_2t+1[d]) for key pairs t < ceil(nk / 2) and d < Dp (zeros past D and for the
@@ -209,16 +200,71 @@ inline void pack_v_pairs(const bf16_t* const* v, int64_t off, int64_t nk, int64_
     }
 }
 
-// acc[r][d0 .. d0 + 16) += sum_j bf16(p[r][j]) * v_j[d0 ..] for NR rows and nk keys, two keys per
-// vdpbf16ps against the packed V (vt, row stride Dp) and the broadcast pair (p[r][2t], p[r][2t+1]) of pb.
+// One key tile of one 16-row block (row lanes; lanes >= nr are ignored): scores s_j = scale * q . k_j of
+// the 16 keys (rows kr[j], D elements, the zero row past the tile's end), masked to -inf at or past each
+// row's key end (ends, absolute), then the online softmax update of the rows' max m and sum l; leaves the
+// rescale factors in alpha[16] and p rounded to bf16 key pairs in pt[t][lane]. Each score is one fixed
+// chain of d pairs; a row's softmax state is updated lane-wise, with the same operations for every row.
+inline void tile_block(const uint32_t* qt, const bf16_t* const* kr, int64_t D, float scale, int64_t j0, const int32_t* ends,
+                       float* m, float* l, int64_t nr, float* alpha, uint32_t* pt) {
+  __m512 s[kKeyTile];
+  for (int j = 0; j < kKeyTile; ++j) s[j] = _mm512_setzero_ps();
+  const int64_t full = D / 2;
+  for (int64_t t = 0; t < full; ++t) {
+    const __m512bh qv = (__m512bh)_mm512_loadu_si512(qt + t * 16);
+    for (int j = 0; j < kKeyTile; ++j) {
+      uint32_t kk;
+      std::memcpy(&kk, kr[j] + 2 * t, sizeof kk);
+      s[j] = _mm512_dpbf16_ps(s[j], (__m512bh)_mm512_set1_epi32(int(kk)), qv);
+    }
+  }
+  if (D & 1) {  // the last d pairs with the zero in qt
+    const __m512bh qv = (__m512bh)_mm512_loadu_si512(qt + full * 16);
+    for (int j = 0; j < kKeyTile; ++j) {
+      uint16_t kk;
+      std::memcpy(&kk, kr[j] + D - 1, sizeof kk);
+      s[j] = _mm512_dpbf16_ps(s[j], (__m512bh)_mm512_set1_epi32(int(kk)), qv);
+    }
+  }
+  const __mmask16 lanes = __mmask16(nr >= 16 ? 0xffffu : (1u << nr) - 1);
+  const __m512 ninf = _mm512_set1_ps(kNegInf), vscale = _mm512_set1_ps(scale);
+  const __m512i end = _mm512_maskz_loadu_epi32(lanes, ends);
+  __m512 mt = ninf;
+  for (int j = 0; j < kKeyTile; ++j) {
+    const __mmask16 ok = _mm512_cmpgt_epi32_mask(end, _mm512_set1_epi32(int(j0 + j)));
+    s[j] = _mm512_mask_mov_ps(ninf, ok, _mm512_mul_ps(s[j], vscale));
+    mt = _mm512_max_ps(s[j], mt);  // a NaN score leaves mt as it was; its p is NaN below
+  }
+  const __m512 m_old = _mm512_maskz_loadu_ps(lanes, m);
+  const __m512 m_new = _mm512_max_ps(mt, m_old);
+  // Rows that have seen nothing yet keep m = -inf: exponents against 0 there give p = 0 and alpha = 0.
+  const __m512 m_ref = _mm512_mask_mov_ps(m_new, _mm512_cmp_ps_mask(m_new, ninf, _CMP_EQ_OQ), _mm512_setzero_ps());
+  const __m512 a = vexp(vf{_mm512_sub_ps(m_old, m_ref)}).v;  // 1 where the max did not grow
+  __m512 sum = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, l), a);
+  for (int j = 0; j < kKeyTile; ++j) {
+    s[j] = vexp(vf{_mm512_sub_ps(s[j], m_ref)}).v;
+    sum = _mm512_add_ps(sum, s[j]);
+  }
+  _mm512_mask_storeu_ps(m, lanes, m_new);
+  _mm512_mask_storeu_ps(l, lanes, sum);
+  _mm512_storeu_ps(alpha, a);
+  for (int t = 0; t < kKeyTile / 2; ++t) {
+    const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(s[2 * t]));
+    const __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(s[2 * t + 1]));
+    _mm512_storeu_si512(pt + t * 16, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+  }
+}
+
+// acc[r][d0 .. d0 + 16) = alpha[r] * acc[r][..] + sum_j bf16(p[r][j]) * v_j[d0 ..] for NR rows (row r's
+// lane values alpha[r], pt[t * 16 + r]) and the tile's key pairs t < npairs of the packed V (vt, row
+// stride Dp), two keys per vdpbf16ps.
 template <int NR>
-inline void pv_pairs(float* acc, int64_t Dp, const uint32_t* pb, const uint32_t* vt, int64_t nk, int64_t d0) {
+inline void pv_block(float* acc, int64_t Dp, const float* alpha, const uint32_t* pt, const uint32_t* vt, int64_t npairs, int64_t d0) {
   __m512 a[NR];
-  for (int r = 0; r < NR; ++r) a[r] = _mm512_loadu_ps(acc + r * Dp + d0);
-  for (int64_t t = 0; 2 * t < nk; ++t) {
+  for (int r = 0; r < NR; ++r) a[r] = _mm512_mul_ps(_mm512_loadu_ps(acc + r * Dp + d0), _mm512_set1_ps(alpha[r]));
+  for (int64_t t = 0; t < npairs; ++t) {
     const __m512bh vv = (__m512bh)_mm512_loadu_si512(vt + t * Dp + d0);
-    for (int r = 0; r < NR; ++r)
-      a[r] = _mm512_dpbf16_ps(a[r], (__m512bh)_mm512_set1_epi32(int(pb[r * (kKeyTile / 2) + t])), vv);
+    for (int r = 0; r < NR; ++r) a[r] = _mm512_dpbf16_ps(a[r], (__m512bh)_mm512_set1_epi32(int(pt[t * 16 + r])), vv);
   }
   for (int r = 0; r < NR; ++r) _mm512_storeu_ps(acc + r * Dp + d0, a[r]);
 }
@@ -284,6 +330,103 @@ inline void prefetch_span(const void* row, int64_t bytes) {
   for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(static_cast<const char*>(row) + off);
 }
 
+// out = acc / l (and lse = m + log l) of an unsplit item's rows r = hh * RH + position * G + g.
+template <class T>
+void write_rows(const Params& p, const Item& it, const Work& w) {
+  const Seq& sq = p.seqs[it.b];
+  const int64_t G = p.G, D = p.D, Dp = p.Dp, RH = it.nq * G, R = it.nh * RH;
+  T* obase = p.out->ptr<T>();
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t t = sq.q0 + it.qi0 + (r % RH) / G, h = (it.kvh0 + r / RH) * G + r % G;
+    T* o = obase + t * p.out->strides[0] + h * p.out->strides[1];
+    const float* ar = w.acc + r * Dp;
+    // A row that saw no key has l = 0 and acc = 0: out = 0, lse = -inf.
+    const bool any = w.l[r] > 0 || std::isnan(w.l[r]);
+    const vf vl = vset(any ? w.l[r] : 1.0f);
+    int64_t d = 0;
+    for (; d + kW <= D; d += kW) vstore(o + d, vload(ar + d) / vl);
+    if (d < D) vstore_n(o + d, vload(ar + d) / vl, int(D - d));
+    if (p.lse->present)
+      p.lse->ptr<float>()[t * p.lse->strides[0] + h * p.lse->strides[1]] = any ? w.m[r] + std::log(w.l[r]) : kNegInf;
+  }
+}
+
+#if defined(__AVX512BF16__)
+// A bfloat16 long-query item (one sequence, unsplit) with the pair kernels: rows r = hh * RH + position *
+// G + g as in run_item, in blocks of 16 rows per kv head (row lanes).
+inline void run_item_pairs(const Params& p, const Item& it, const Work& w) {
+  const Seq& sq = p.seqs[it.b];
+  const int64_t G = p.G, D = p.D, Dp = p.Dp, RH = it.nq * G, R = it.nh * RH;
+  const int64_t NB = (RH + 15) / 16, D2 = (D + 1) / 2;  // row blocks per head, pairs per row
+  auto end_of = [&](int64_t pos) { return std::min(visible(p, sq, it.qi0 + pos), sq.kv_len); };
+  const bf16_t* qbase = p.q->ptr<const bf16_t>();
+  for (int64_t hh = 0; hh < it.nh; ++hh)
+    for (int64_t b = 0; b < NB; ++b) {
+      const int64_t nr = std::min<int64_t>(16, RH - 16 * b);
+      const bf16_t* qr[16];
+      for (int64_t i = 0; i < nr; ++i) {
+        const int64_t r = 16 * b + i;  // within the head
+        qr[i] = qbase + (sq.q0 + it.qi0 + r / G) * p.q->strides[0] + ((it.kvh0 + hh) * G + r % G) * p.q->strides[1];
+      }
+      pack_q_block(qr, nr, D, w.qt + (hh * NB + b) * D2 * 16);
+    }
+  for (int64_t r = 0; r < R; ++r) {
+    w.m[r] = kNegInf;
+    w.l[r] = 0;
+    w.ends[r] = int32_t(end_of((r % RH) / G));
+  }
+  std::fill(w.acc, w.acc + R * Dp, 0.0f);
+  const int64_t key_end = end_of(it.nq - 1);
+  const int64_t ks2 = p.kc->strides[2], vs2 = p.vc->strides[2];
+  const bf16_t* kbase = p.kc->ptr<const bf16_t>() + it.kvh0 * ks2;
+  const bf16_t* vbase = p.vc->ptr<const bf16_t>() + it.kvh0 * vs2;
+  const int32_t* bt = p.bt->ptr<const int32_t>() + it.b * p.bt->strides[0];
+  const int64_t row_bytes = D * int64_t(sizeof(bf16_t));
+  const bf16_t* ptr[2][2][kKeyTile];
+  int cur = 0;
+  if (key_end > 0) slot_rows(p, bt, kbase, vbase, 0, std::min(kKeyTile, key_end), ptr[0][0], ptr[0][1]);
+  int64_t first_pos = 0;
+  for (int64_t j0 = 0; j0 < key_end; j0 += kKeyTile, cur ^= 1) {
+    const int64_t nk = std::min(kKeyTile, key_end - j0);
+    int64_t nn = 0;  // keys of the next tile, prefetched one (K, V) row pair per d step of P.V
+    if (j0 + kKeyTile < key_end) {
+      nn = std::min(kKeyTile, key_end - j0 - kKeyTile);
+      slot_rows(p, bt, kbase, vbase, j0 + kKeyTile, nn, ptr[cur ^ 1][0], ptr[cur ^ 1][1]);
+    }
+    int64_t pf = 0;
+    while (end_of(first_pos) <= j0) ++first_pos;
+    const int64_t r0 = first_pos * G;  // first active row of each head
+    for (int64_t hh = 0; hh < it.nh; ++hh) {
+      const bf16_t* kr[kKeyTile];
+      for (int64_t j = 0; j < kKeyTile; ++j) kr[j] = j < nk ? ptr[cur][0][j] + hh * ks2 : w.zrow;
+      pack_v_pairs(ptr[cur][1], hh * vs2, nk, D, Dp, w.vt);
+      for (int64_t b = r0 / 16; b < NB; ++b) {
+        const int64_t bs = hh * RH + 16 * b, nr = std::min<int64_t>(16, RH - 16 * b);
+        tile_block(w.qt + (hh * NB + b) * D2 * 16, kr, D, p.scale, j0, w.ends + bs, w.m + bs, w.l + bs, nr, w.alpha, w.pt);
+        const int64_t lo = std::max<int64_t>(0, r0 - 16 * b);  // rows before it have finished: p = 0, alpha = 1
+        for (int64_t d = 0; d < Dp; d += kW) {
+          if (pf < nn * it.nh) {
+            const int64_t jj = pf % nn, h2 = pf / nn;
+            prefetch_span(ptr[cur ^ 1][0][jj] + h2 * ks2, row_bytes);
+            prefetch_span(ptr[cur ^ 1][1][jj] + h2 * vs2, row_bytes);
+            ++pf;
+          }
+          row_blocks<16>(lo, nr, [&](int64_t i, auto n) {
+            pv_block<decltype(n)::value>(w.acc + (bs + i) * Dp, Dp, w.alpha + i, w.pt + i, w.vt, (nk + 1) / 2, d);
+          });
+        }
+      }
+    }
+    for (; pf < nn * it.nh; ++pf) {
+      const int64_t jj = pf % nn, h2 = pf / nn;
+      prefetch_span(ptr[cur ^ 1][0][jj] + h2 * ks2, row_bytes);
+      prefetch_span(ptr[cur ^ 1][1][jj] + h2 * vs2, row_bytes);
+    }
+  }
+  write_rows<bf16_t>(p, it, w);
+}
+#endif
+
 // One work item: rows r = hh * RH + position * G + g (RH = nq * G) for the item's kv heads
 // kvh0 + hh, query positions qi0 + position and group heads g; query head h = (kvh0 + hh) * G + g.
 template <class T>
@@ -299,18 +442,13 @@ void run_item(const Params& p, const Item& it, const Work& w) {
   // context is deterministic. Short-query items (decode, memory-bound) measured up to 1.2-1.5x slower with
   // them at batch >= 4 and long contexts, and a deterministic context needs the same arithmetic for a
   // row in both item shapes (batch invariance).
-  const bool pairs = kPairs<T> && p.pairs && !sq.short_q;
-  const int64_t D2 = (D + 1) / 2;  // bf16 pairs of a row (pairs path)
+#if defined(__AVX512BF16__)
+  if constexpr (kPairs<T>) if (p.pairs && !sq.short_q) return run_item_pairs(p, it, w);
+#endif
   for (int64_t r = 0; r < R; ++r) {
     const T* src = qbase + token_of(r) * p.q->strides[0] + head_of(r) * p.q->strides[1];
     w.m[r] = kNegInf;
     w.l[r] = 0;
-    if (pairs) {  // q as bf16 pairs, an odd D's last pair padded with 0
-      uint16_t* dst = reinterpret_cast<uint16_t*>(w.qb + r * D2);
-      std::memcpy(dst, src, size_t(D) * sizeof(T));
-      if (D & 1) dst[D] = 0;
-      continue;
-    }
     float* dst = w.q + r * Dp;
     int64_t d = 0;
     for (; d + kW <= D; d += kW) vstore(dst + d, vload(src + d));
@@ -343,33 +481,8 @@ void run_item(const Params& p, const Item& it, const Work& w) {
     const T* const* vp = ptr[cur][1];
     while (end_of(first_pos) <= j0) ++first_pos;
     const int64_t r0 = first_pos * G;  // first active row of each head
-#if defined(__AVX512BF16__)
-    if constexpr (kPairs<T>) if (pairs) {
-      // The tile's K transposed into pairs, then every active row's 16 scores; the next tile's rows are
-      // prefetched between the row blocks (spread out, as above).
-      const int64_t row_bytes = D * int64_t(sizeof(T));
-      int64_t pf = 0;
-      for (int64_t hh = 0; hh < it.nh; ++hh) {
-        pack_k_pairs(kp, hh * ks2, nk, D, w.kt);
-        row_blocks<16>(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
-          if (pf < nn * it.nh) {
-            const int64_t jj = pf % nn, h2 = pf / nn;
-            prefetch_span(ptr[cur ^ 1][0][jj] + h2 * ks2, row_bytes);
-            prefetch_span(ptr[cur ^ 1][1][jj] + h2 * vs2, row_bytes);
-            ++pf;
-          }
-          scores_pairs<decltype(nr)::value>(w.qb + r * D2, D2, w.kt, D2, p.scale, w.s + r * kKeyTile);
-        });
-      }
-      for (; pf < nn * it.nh; ++pf) {
-        const int64_t jj = pf % nn, h2 = pf / nn;
-        prefetch_span(ptr[cur ^ 1][0][jj] + h2 * ks2, row_bytes);
-        prefetch_span(ptr[cur ^ 1][1][jj] + h2 * vs2, row_bytes);
-      }
-    }
-#endif
     // Scores of the active rows, slot by slot (the item's heads of a slot are adjacent in memory).
-    for (int64_t jj = 0; jj < (pairs ? 0 : nk); ++jj) {
+    for (int64_t jj = 0; jj < nk; ++jj) {
       if (jj < nn) {  // spread over the tile, so that the requests overlap the arithmetic
         prefetch_span(ptr[cur ^ 1][0][jj], kspan);
         prefetch_span(ptr[cur ^ 1][1][jj], vspan);
@@ -413,22 +526,6 @@ void run_item(const Params& p, const Item& it, const Work& w) {
         }
         w.l[r] += hsum(sum);
       }
-#if defined(__AVX512BF16__)
-    if constexpr (kPairs<T>) if (pairs) {
-      for (int64_t hh = 0; hh < it.nh; ++hh)
-        for (int64_t r = hh * RH + r0; r < (hh + 1) * RH; ++r)  // p as bf16 pairs
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(w.pb + r * (kKeyTile / 2)),
-                              (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(w.s + r * kKeyTile)));
-      for (int64_t hh = 0; hh < it.nh; ++hh) {
-        pack_v_pairs(vp, hh * vs2, nk, D, Dp, w.vt);
-        for (int64_t d = 0; d < Dp; d += kW)
-          row_blocks<16>(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
-            pv_pairs<decltype(nr)::value>(w.acc + r * Dp, Dp, w.pb + r * (kKeyTile / 2), w.vt, nk, d);
-          });
-      }
-      continue;
-    }
-#endif
     for (int64_t hh = 0; hh < it.nh; ++hh)
       for (int64_t d = 0; d < D; d += kW) {
         const int n = int(std::min<int64_t>(kW, D - d));
@@ -447,20 +544,7 @@ void run_item(const Params& p, const Item& it, const Work& w) {
     }
     return;
   }
-  T* obase = p.out->ptr<T>();
-  for (int64_t r = 0; r < R; ++r) {
-    const int64_t t = token_of(r), h = head_of(r);
-    T* o = obase + t * p.out->strides[0] + h * p.out->strides[1];
-    const float* ar = w.acc + r * Dp;
-    // A row that saw no key has l = 0 and acc = 0: out = 0, lse = -inf.
-    const bool any = w.l[r] > 0 || std::isnan(w.l[r]);
-    const vf vl = vset(any ? w.l[r] : 1.0f);
-    int64_t d = 0;
-    for (; d + kW <= D; d += kW) vstore(o + d, vload(ar + d) / vl);
-    if (d < D) vstore_n(o + d, vload(ar + d) / vl, int(D - d));
-    if (p.lse->present)
-      p.lse->ptr<float>()[t * p.lse->strides[0] + h * p.lse->strides[1]] = any ? w.m[r] + std::log(w.l[r]) : kNegInf;
-  }
+  write_rows<T>(p, it, w);
 }
 
 // Combines the chunks of one row of a split sequence, in chunk order.
@@ -601,11 +685,16 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
     work[s].s = scratch_array<float>(ex, max_rows * kKeyTile);
     work[s].m = scratch_array<float>(ex, max_rows);
     work[s].l = scratch_array<float>(ex, max_rows);
-    const int64_t D2 = (p.D + 1) / 2;
-    work[s].qb = scratch_array<uint32_t>(ex, max_rows * D2);
-    work[s].kt = scratch_array<uint32_t>(ex, D2 * kKeyTile);
+    // Pairs path: up to max_rows / 16 + 1 row blocks per kv head of an item (one head per long item).
+    const int64_t D2 = (p.D + 1) / 2, blocks = max_rows / 16 + 1;
+    work[s].qt = scratch_array<uint32_t>(ex, blocks * D2 * 16);
     work[s].vt = scratch_array<uint32_t>(ex, (kKeyTile / 2) * p.Dp);
-    work[s].pb = scratch_array<uint32_t>(ex, max_rows * (kKeyTile / 2));
+    work[s].pt = scratch_array<uint32_t>(ex, (kKeyTile / 2) * 16);
+    work[s].alpha = scratch_array<float>(ex, 16);
+    work[s].ends = scratch_array<int32_t>(ex, max_rows);
+    bf16_t* z = scratch_array<bf16_t>(ex, p.D + 2);
+    std::fill(z, z + p.D + 2, bf16_t{});
+    work[s].zrow = z;
   }
 
   dispatch_float(a.q.dtype, [&](auto tag) {
