@@ -21,8 +21,8 @@
 // bfloat16 long-query items on AVX-512 BF16 (outside deterministic contexts) run run_item_pairs: blocks of
 // 16 query rows held as vectors over the rows ("row lanes"), so that Q.K, the online softmax and P.V need
 // no horizontal sums. Per key tile, a block's 16 score vectors (one per key, lane = row) are D / 2
-// vdpbf16ps each, q transposed into pairs x rows once per item and each key's pair broadcast straight
-// from the cache; max, exp and sum run across the 16 vectors; P is rounded to bf16 (the contract allows
+// vdpbf16ps each, q transposed into pairs x rows once per item and the tile's K into pairs x keys once
+// per tile (each key's pair is broadcast from it); max, exp and sum run across the 16 vectors; P is rounded to bf16 (the contract allows
 // that rounding, see docs/OPS.md) and multiplied with the tile's V, packed once as key pairs x D.
 // Everything else runs the float32 kernels below.
 //
@@ -69,12 +69,11 @@ struct Item {
 struct Work {
   float *q, *acc, *s, *m, *l;
   // bf16 pairs path: q as [row block][D2][16 rows] pairs, the tile's V as [kKeyTile / 2][Dp] key pairs,
-  // a block's p as [kKeyTile / 2][16 rows] bf16 pairs and its rescale factors [16], the rows' key ends,
-  // and a zero key row (keys past a tile's end).
-  uint32_t *qt, *vt, *pt;
+  // the tile's K as [D2][kKeyTile] pairs, a block's p as [kKeyTile / 2][16 rows] bf16 pairs and its
+  // rescale factors [16], and the rows' key ends.
+  uint32_t *qt, *kt, *vt, *pt;
   float* alpha;
   int32_t* ends;
-  const bf16_t* zrow;
 };
 
 // bfloat16 on AVX-512 with BF16 runs Q.K and P.V as vdpbf16ps on bf16 pairs (the linear's pair kernels):
@@ -186,6 +185,19 @@ inline void pack_q_block(const bf16_t* const* q, int64_t nr, int64_t D, uint32_t
   }
 }
 
+// kt[t][j] = (k_j[2t], k_j[2t + 1]) for the tile's keys j < nk (rows k[j] + off, D elements; zeros past D
+// and for keys j >= nk), t < ceil(D / 2): the layout the score loop broadcasts from with one base pointer.
+inline void pack_k_pairs(const bf16_t* const* k, int64_t off, int64_t nk, int64_t D, uint32_t* kt) {
+  for (int64_t d = 0; d < D; d += 32) {
+    const int64_t n = std::min<int64_t>(32, D - d);
+    const __mmask32 mask = __mmask32(n == 32 ? ~0u : (1u << n) - 1);
+    __m512i r[16];
+    for (int64_t j = 0; j < 16; ++j) r[j] = j < nk ? _mm512_maskz_loadu_epi16(mask, k[j] + off + d) : _mm512_setzero_si512();
+    transpose16x16(r);
+    for (int64_t t = 0; t < (n + 1) / 2; ++t) _mm512_storeu_si512(kt + (d / 2 + t) * kKeyTile, r[t]);
+  }
+}
+
 // vt[t][d] = (v_2t[d], v_2t+1[d]) for key pairs t < ceil(nk / 2) and d < Dp (zeros past D and for the
 // partner of an odd last key). Rows v[j] + off.
 inline void pack_v_pairs(const bf16_t* const* v, int64_t off, int64_t nk, int64_t D, int64_t Dp, uint32_t* vt) {
@@ -201,30 +213,17 @@ inline void pack_v_pairs(const bf16_t* const* v, int64_t off, int64_t nk, int64_
 }
 
 // One key tile of one 16-row block (row lanes; lanes >= nr are ignored): scores s_j = scale * q . k_j of
-// the 16 keys (rows kr[j], D elements, the zero row past the tile's end), masked to -inf at or past each
-// row's key end (ends, absolute), then the online softmax update of the rows' max m and sum l; leaves the
+// the 16 keys (kt: the tile's K as pairs x keys, zeros past its end), masked to -inf at or past each row's
+// key end (ends, absolute), then the online softmax update of the rows' max m and sum l; leaves the
 // rescale factors in alpha[16] and p rounded to bf16 key pairs in pt[t][lane]. Each score is one fixed
 // chain of d pairs; a row's softmax state is updated lane-wise, with the same operations for every row.
-inline void tile_block(const uint32_t* qt, const bf16_t* const* kr, int64_t D, float scale, int64_t j0, const int32_t* ends,
-                       float* m, float* l, int64_t nr, float* alpha, uint32_t* pt) {
+inline void tile_block(const uint32_t* qt, const uint32_t* kt, int64_t D2, float scale, int64_t j0, const int32_t* ends, float* m,
+                       float* l, int64_t nr, float* alpha, uint32_t* pt) {
   __m512 s[kKeyTile];
   for (int j = 0; j < kKeyTile; ++j) s[j] = _mm512_setzero_ps();
-  const int64_t full = D / 2;
-  for (int64_t t = 0; t < full; ++t) {
+  for (int64_t t = 0; t < D2; ++t) {
     const __m512bh qv = (__m512bh)_mm512_loadu_si512(qt + t * 16);
-    for (int j = 0; j < kKeyTile; ++j) {
-      uint32_t kk;
-      std::memcpy(&kk, kr[j] + 2 * t, sizeof kk);
-      s[j] = _mm512_dpbf16_ps(s[j], (__m512bh)_mm512_set1_epi32(int(kk)), qv);
-    }
-  }
-  if (D & 1) {  // the last d pairs with the zero in qt
-    const __m512bh qv = (__m512bh)_mm512_loadu_si512(qt + full * 16);
-    for (int j = 0; j < kKeyTile; ++j) {
-      uint16_t kk;
-      std::memcpy(&kk, kr[j] + D - 1, sizeof kk);
-      s[j] = _mm512_dpbf16_ps(s[j], (__m512bh)_mm512_set1_epi32(int(kk)), qv);
-    }
+    for (int j = 0; j < kKeyTile; ++j) s[j] = _mm512_dpbf16_ps(s[j], (__m512bh)_mm512_set1_epi32(int(kt[t * kKeyTile + j])), qv);
   }
   const __mmask16 lanes = __mmask16(nr >= 16 ? 0xffffu : (1u << nr) - 1);
   const __m512 ninf = _mm512_set1_ps(kNegInf), vscale = _mm512_set1_ps(scale);
@@ -393,35 +392,31 @@ inline void run_item_pairs(const Params& p, const Item& it, const Work& w) {
       nn = std::min(kKeyTile, key_end - j0 - kKeyTile);
       slot_rows(p, bt, kbase, vbase, j0 + kKeyTile, nn, ptr[cur ^ 1][0], ptr[cur ^ 1][1]);
     }
-    int64_t pf = 0;
+    // The next (key, head) row pair to prefetch: (pf_j, pf_h), done at pf_h == nh.
+    int64_t pf_j = 0, pf_h = nn > 0 ? 0 : it.nh;
+    auto prefetch_next = [&] {
+      prefetch_span(ptr[cur ^ 1][0][pf_j] + pf_h * ks2, row_bytes);
+      prefetch_span(ptr[cur ^ 1][1][pf_j] + pf_h * vs2, row_bytes);
+      if (++pf_j == nn) pf_j = 0, ++pf_h;
+    };
     while (end_of(first_pos) <= j0) ++first_pos;
     const int64_t r0 = first_pos * G;  // first active row of each head
     for (int64_t hh = 0; hh < it.nh; ++hh) {
-      const bf16_t* kr[kKeyTile];
-      for (int64_t j = 0; j < kKeyTile; ++j) kr[j] = j < nk ? ptr[cur][0][j] + hh * ks2 : w.zrow;
+      pack_k_pairs(ptr[cur][0], hh * ks2, nk, D, w.kt);
       pack_v_pairs(ptr[cur][1], hh * vs2, nk, D, Dp, w.vt);
       for (int64_t b = r0 / 16; b < NB; ++b) {
         const int64_t bs = hh * RH + 16 * b, nr = std::min<int64_t>(16, RH - 16 * b);
-        tile_block(w.qt + (hh * NB + b) * D2 * 16, kr, D, p.scale, j0, w.ends + bs, w.m + bs, w.l + bs, nr, w.alpha, w.pt);
+        tile_block(w.qt + (hh * NB + b) * D2 * 16, w.kt, D2, p.scale, j0, w.ends + bs, w.m + bs, w.l + bs, nr, w.alpha, w.pt);
         const int64_t lo = std::max<int64_t>(0, r0 - 16 * b);  // rows before it have finished: p = 0, alpha = 1
         for (int64_t d = 0; d < Dp; d += kW) {
-          if (pf < nn * it.nh) {
-            const int64_t jj = pf % nn, h2 = pf / nn;
-            prefetch_span(ptr[cur ^ 1][0][jj] + h2 * ks2, row_bytes);
-            prefetch_span(ptr[cur ^ 1][1][jj] + h2 * vs2, row_bytes);
-            ++pf;
-          }
+          if (pf_h < it.nh) prefetch_next();
           row_blocks<16>(lo, nr, [&](int64_t i, auto n) {
             pv_block<decltype(n)::value>(w.acc + (bs + i) * Dp, Dp, w.alpha + i, w.pt + i, w.vt, (nk + 1) / 2, d);
           });
         }
       }
     }
-    for (; pf < nn * it.nh; ++pf) {
-      const int64_t jj = pf % nn, h2 = pf / nn;
-      prefetch_span(ptr[cur ^ 1][0][jj] + h2 * ks2, row_bytes);
-      prefetch_span(ptr[cur ^ 1][1][jj] + h2 * vs2, row_bytes);
-    }
+    while (pf_h < it.nh) prefetch_next();
   }
   write_rows<bf16_t>(p, it, w);
 }
@@ -692,9 +687,7 @@ opdev_status paged_attention(ExecContext& ex, const paged_attention_args& a) {
     work[s].pt = scratch_array<uint32_t>(ex, (kKeyTile / 2) * 16);
     work[s].alpha = scratch_array<float>(ex, 16);
     work[s].ends = scratch_array<int32_t>(ex, max_rows);
-    bf16_t* z = scratch_array<bf16_t>(ex, p.D + 2);
-    std::fill(z, z + p.D + 2, bf16_t{});
-    work[s].zrow = z;
+    work[s].kt = scratch_array<uint32_t>(ex, D2 * kKeyTile);
   }
 
   dispatch_float(a.q.dtype, [&](auto tag) {
