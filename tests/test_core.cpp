@@ -226,6 +226,11 @@ TEST(Allocator, CachesAndReusesBlocks) {
   EXPECT_EQ(a.cached_bytes(), 0u);
   EXPECT_EQ(a.alloc(1, 512), nullptr);  // alignment above 256 is refused
   EXPECT_THROW(a.free(&r), Error);
+  // Sizes whose rounding would wrap around are refused, not turned into small blocks.
+  EXPECT_EQ(a.alloc(SIZE_MAX, 64), nullptr);
+  EXPECT_EQ(a.alloc(SIZE_MAX - 100, 64), nullptr);
+  EXPECT_EQ(host_raw_alloc(nullptr, SIZE_MAX), nullptr);
+  EXPECT_EQ(host_raw_alloc(nullptr, SIZE_MAX - 200), nullptr);
 }
 
 TEST(Allocator, ScratchArenaGrowsThenSettlesInOneChunk) {

@@ -1,4 +1,5 @@
 // Explicit backend registration: every backend compiled in is listed here, in order.
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -47,7 +48,10 @@ const Backend* find_backend(const char* name) {
   return nullptr;
 }
 
-void* host_raw_alloc(void*, size_t nbytes) { return std::aligned_alloc(256, (nbytes + 255) / 256 * 256); }
+void* host_raw_alloc(void*, size_t nbytes) {
+  if (nbytes > SIZE_MAX - 255) return nullptr;  // the rounding below would wrap to a tiny block
+  return std::aligned_alloc(256, (nbytes + 255) / 256 * 256);
+}
 void host_raw_free(void*, void* ptr) { std::free(ptr); }
 bool host_available(int device_id) { return device_id == 0; }
 
