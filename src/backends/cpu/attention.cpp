@@ -21,9 +21,10 @@
 // bfloat16 long-query items on AVX-512 BF16 (outside deterministic contexts) run run_item_pairs: blocks of
 // 16 query rows held as vectors over the rows ("row lanes"), so that Q.K, the online softmax and P.V need
 // no horizontal sums. Per key tile, a block's 16 score vectors (one per key, lane = row) are D / 2
-// vdpbf16ps each, q transposed into pairs x rows once per item and the tile's K into pairs x keys once
-// per tile (each key's pair is broadcast from it); max, exp and sum run across the 16 vectors; P is rounded to bf16 (the contract allows
-// that rounding, see docs/OPS.md) and multiplied with the tile's V, packed once as key pairs x D.
+// vdpbf16ps each, with q transposed into pairs x rows once per item and the tile's K into pairs x keys
+// once per tile (each key's pair is broadcast from it); max, exp and sum run across the 16 vectors; P is
+// rounded to bf16 (the contract allows that rounding, see docs/OPS.md) and multiplied with the tile's V,
+// packed once as key pairs x D.
 // Everything else runs the float32 kernels below.
 //
 // The paged cache defeats the hardware prefetchers (each block is somewhere else), so the rows of the
@@ -76,7 +77,7 @@ struct Work {
   int32_t* ends;
 };
 
-// bfloat16 on AVX-512 with BF16 runs Q.K and P.V as vdpbf16ps on bf16 pairs (the linear's pair kernels):
+// bfloat16 on AVX-512 with BF16 runs Q.K and P.V as vdpbf16ps on bf16 pairs (as the linear's pair kernels):
 // q and K are bf16 already (exact products, float32 sums); p is rounded to bf16 for P.V, as
 // FlashAttention-2 rounds P to the input dtype before its P.V product, while the softmax sum l keeps the
 // float32 p. Everything else, and every other dtype and ISA, computes in float32.
@@ -172,29 +173,18 @@ inline void transpose16x16(__m512i r[16]) {
   }
 }
 
-// qt[t][lane] = (q_lane[2t], q_lane[2t + 1]) for the block's nr rows (pointers q; zeros past D and for
-// lanes >= nr), t < ceil(D / 2): 32 d per 16 x 16 transpose.
-inline void pack_q_block(const bf16_t* const* q, int64_t nr, int64_t D, uint32_t* qt) {
+// out[t][j] = (x_j[2t], x_j[2t + 1]) for the rows x[j] + off (D elements) j < n, zeros past D and for
+// j >= n, t < ceil(D / 2): 16 rows as pairs x rows, 32 d per 16 x 16 transpose. Packs a block's q rows
+// (pairs x row lanes, once per item) and a tile's K rows (pairs x keys, the layout the score loop
+// broadcasts from with one base pointer).
+inline void pack_pairs_t(const bf16_t* const* x, int64_t off, int64_t n, int64_t D, uint32_t* out) {
   for (int64_t d = 0; d < D; d += 32) {
-    const int64_t n = std::min<int64_t>(32, D - d);
-    const __mmask32 mask = __mmask32(n == 32 ? ~0u : (1u << n) - 1);
+    const int64_t nd = std::min<int64_t>(32, D - d);
+    const __mmask32 mask = __mmask32(nd == 32 ? ~0u : (1u << nd) - 1);
     __m512i r[16];
-    for (int64_t j = 0; j < 16; ++j) r[j] = j < nr ? _mm512_maskz_loadu_epi16(mask, q[j] + d) : _mm512_setzero_si512();
+    for (int64_t j = 0; j < 16; ++j) r[j] = j < n ? _mm512_maskz_loadu_epi16(mask, x[j] + off + d) : _mm512_setzero_si512();
     transpose16x16(r);
-    for (int64_t t = 0; t < (n + 1) / 2; ++t) _mm512_storeu_si512(qt + (d / 2 + t) * 16, r[t]);
-  }
-}
-
-// kt[t][j] = (k_j[2t], k_j[2t + 1]) for the tile's keys j < nk (rows k[j] + off, D elements; zeros past D
-// and for keys j >= nk), t < ceil(D / 2): the layout the score loop broadcasts from with one base pointer.
-inline void pack_k_pairs(const bf16_t* const* k, int64_t off, int64_t nk, int64_t D, uint32_t* kt) {
-  for (int64_t d = 0; d < D; d += 32) {
-    const int64_t n = std::min<int64_t>(32, D - d);
-    const __mmask32 mask = __mmask32(n == 32 ? ~0u : (1u << n) - 1);
-    __m512i r[16];
-    for (int64_t j = 0; j < 16; ++j) r[j] = j < nk ? _mm512_maskz_loadu_epi16(mask, k[j] + off + d) : _mm512_setzero_si512();
-    transpose16x16(r);
-    for (int64_t t = 0; t < (n + 1) / 2; ++t) _mm512_storeu_si512(kt + (d / 2 + t) * kKeyTile, r[t]);
+    for (int64_t t = 0; t < (nd + 1) / 2; ++t) _mm512_storeu_si512(out + (d / 2 + t) * 16, r[t]);
   }
 }
 
@@ -269,7 +259,7 @@ inline void pv_block(float* acc, int64_t Dp, const float* alpha, const uint32_t*
 }
 #endif
 
-// The remainder block of rows_blocks: n (< N + 1) rows at r as one NR = n kernel.
+// The remainder block of row_blocks: n (<= N) rows at r as one NR = n kernel.
 template <int N, class F>
 inline void row_block_rest(int64_t r, int64_t n, F& f) {
   if constexpr (N > 0) {
@@ -278,31 +268,14 @@ inline void row_block_rest(int64_t r, int64_t n, F& f) {
   }
 }
 
-// The NR-row kernels over rows [r0, r1) in blocks of MaxNR and one block of the remainder. The bf16 pair
-// kernels take 16-row blocks: vdpbf16ps has a latency of ~6 cycles at 2 per cycle, so a block needs about
-// 12 independent accumulators to keep both units busy.
+// The NR-row kernels over rows [r0, r1) in blocks of MaxNR and one block of the remainder: 8 rows for the
+// float32 kernels, 16 for the bf16 pair kernels (vdpbf16ps has a latency of ~6 cycles at 2 per cycle, so
+// a block needs about 12 independent accumulators to keep both units busy).
 template <int MaxNR, class F>
 inline void row_blocks(int64_t r0, int64_t r1, F&& f) {
   int64_t r = r0;
   for (; r + MaxNR <= r1; r += MaxNR) f(r, std::integral_constant<int, MaxNR>{});
   if (r < r1) row_block_rest<MaxNR - 1>(r, r1 - r, f);
-}
-
-// The NR-row kernels over rows [r0, r1) in blocks of 8 and one block of the remainder.
-template <class F>
-inline void for_row_blocks(int64_t r0, int64_t r1, F&& f) {
-  int64_t r = r0;
-  for (; r + 8 <= r1; r += 8) f(r, std::integral_constant<int, 8>{});
-  switch (r1 - r) {
-    case 7: f(r, std::integral_constant<int, 7>{}); break;
-    case 6: f(r, std::integral_constant<int, 6>{}); break;
-    case 5: f(r, std::integral_constant<int, 5>{}); break;
-    case 4: f(r, std::integral_constant<int, 4>{}); break;
-    case 3: f(r, std::integral_constant<int, 3>{}); break;
-    case 2: f(r, std::integral_constant<int, 2>{}); break;
-    case 1: f(r, std::integral_constant<int, 1>{}); break;
-    default: break;
-  }
 }
 
 // Slot pointers (first kv head of the item) of keys [j0, j0 + nk): one block-table read per block.
@@ -367,7 +340,7 @@ inline void run_item_pairs(const Params& p, const Item& it, const Work& w) {
         const int64_t r = 16 * b + i;  // within the head
         qr[i] = qbase + (sq.q0 + it.qi0 + r / G) * p.q->strides[0] + ((it.kvh0 + hh) * G + r % G) * p.q->strides[1];
       }
-      pack_q_block(qr, nr, D, w.qt + (hh * NB + b) * D2 * 16);
+      pack_pairs_t(qr, 0, nr, D, w.qt + (hh * NB + b) * D2 * 16);
     }
   for (int64_t r = 0; r < R; ++r) {
     w.m[r] = kNegInf;
@@ -402,7 +375,7 @@ inline void run_item_pairs(const Params& p, const Item& it, const Work& w) {
     while (end_of(first_pos) <= j0) ++first_pos;
     const int64_t r0 = first_pos * G;  // first active row of each head
     for (int64_t hh = 0; hh < it.nh; ++hh) {
-      pack_k_pairs(ptr[cur][0], hh * ks2, nk, D, w.kt);
+      pack_pairs_t(ptr[cur][0], hh * ks2, nk, D, w.kt);
       pack_v_pairs(ptr[cur][1], hh * vs2, nk, D, Dp, w.vt);
       for (int64_t b = r0 / 16; b < NB; ++b) {
         const int64_t bs = hh * RH + 16 * b, nr = std::min<int64_t>(16, RH - 16 * b);
@@ -484,7 +457,7 @@ void run_item(const Params& p, const Item& it, const Work& w) {
       }
       for (int64_t hh = 0; hh < it.nh; ++hh) {
         const T* krow = kp[jj] + hh * ks2;
-        for_row_blocks(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
+        row_blocks<8>(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
           dot_rows<decltype(nr)::value>(w.q + r * Dp, Dp, krow, D, p.scale, w.s + r * kKeyTile + jj, kKeyTile);
         });
       }
@@ -524,7 +497,7 @@ void run_item(const Params& p, const Item& it, const Work& w) {
     for (int64_t hh = 0; hh < it.nh; ++hh)
       for (int64_t d = 0; d < D; d += kW) {
         const int n = int(std::min<int64_t>(kW, D - d));
-        for_row_blocks(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
+        row_blocks<8>(hh * RH + r0, (hh + 1) * RH, [&](int64_t r, auto nr) {
           pv_rows<decltype(nr)::value>(w.acc + r * Dp, Dp, w.s + r * kKeyTile, vp, hh * vs2, nk, d, n);
         });
       }
