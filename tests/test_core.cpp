@@ -4,7 +4,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
+#include <string>
 
 #include "core/allocator.h"
 #include "core/backend.h"
@@ -231,6 +234,46 @@ TEST(Allocator, CachesAndReusesBlocks) {
   EXPECT_EQ(a.alloc(SIZE_MAX - 100, 64), nullptr);
   EXPECT_EQ(host_raw_alloc(nullptr, SIZE_MAX), nullptr);
   EXPECT_EQ(host_raw_alloc(nullptr, SIZE_MAX - 200), nullptr);
+}
+
+// The VmFlags line of the /proc/self/smaps mapping that contains p ("" if none is found).
+std::string vm_flags_of(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(smaps, line)) {
+    unsigned long lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-' && line.find(':') > line.find(' ')) {
+      inside = a >= lo && a < hi;  // a mapping header: "lo-hi perms offset dev inode path"
+      continue;
+    }
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line + " ";
+  }
+  return "";
+}
+
+TEST(Allocator, HostBlocksOf2MiBAreHugePageAlignedAndAdvised) {
+  void* big = host_raw_alloc(nullptr, 3 * kHostHugePage + 100);
+  void* small = host_raw_alloc(nullptr, 1000);
+  ASSERT_NE(big, nullptr);
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big) % (host_huge_pages() ? kHostHugePage : 256), 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small) % 256, 0u);
+  std::memset(big, 1, 3 * kHostHugePage + 100);  // the whole rounded-up request is usable
+  const std::string flags = vm_flags_of(big);
+  host_raw_free(nullptr, big);
+  host_raw_free(nullptr, small);
+#if defined(__linux__)
+  if (!host_huge_pages()) GTEST_SKIP() << "OPDEV_HUGE_PAGES=0 is set: no advice to check";
+  if (!std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) GTEST_SKIP() << "this kernel has no transparent huge pages";
+  ASSERT_FALSE(flags.empty()) << "no /proc/self/smaps mapping holds the block";
+  EXPECT_NE(flags.find(" hg "), std::string::npos) << "MADV_HUGEPAGE not set on the block's mapping: " << flags;
+#else
+  GTEST_SKIP() << "huge-page advice is Linux-only";
+#endif
 }
 
 TEST(Allocator, ScratchArenaGrowsThenSettlesInOneChunk) {

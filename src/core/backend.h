@@ -53,7 +53,11 @@ int backend_count();
 const Backend* backend_at(int index);
 const Backend* find_backend(const char* name);
 
-// Host-memory slots shared by the host backends (ref, cpu).
+// Host-memory slots shared by the host backends (ref, cpu). host_raw_alloc returns blocks of
+// kHostHugePage bytes and more aligned to kHostHugePage and advised for transparent huge pages (unless
+// OPDEV_HUGE_PAGES=0, see host_huge_pages), smaller ones 256-byte aligned; nullptr when out of memory.
+constexpr size_t kHostHugePage = size_t(2) << 20;
+bool host_huge_pages();
 void* host_raw_alloc(void* state, size_t nbytes);
 void host_raw_free(void* state, void* ptr);
 opdev_status host_memcpy(void* state, void* dst, const void* src, size_t nbytes, opdev_memcpy_kind kind);

@@ -3,6 +3,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "core/backend.h"
 #include "core/error.h"
 
@@ -48,8 +52,30 @@ const Backend* find_backend(const char* name) {
   return nullptr;
 }
 
+bool host_huge_pages() {
+  static const bool on = [] {
+    const char* v = std::getenv("OPDEV_HUGE_PAGES");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
+// Blocks of 2 MiB and more (weights, KV caches, large activations: the caching allocator rounds them to
+// 2 MiB units) are 2 MiB-aligned and advised for transparent huge pages, so that streaming them (a
+// decode step reads every weight once) walks one page-table entry per 2 MiB instead of 512. Measured on
+// the Zen 5 VM (bf16 gemv over 1136 MiB of weights, 2 MiB pages against 4 KiB pages, alternated,
+// docs/PERFORMANCE.md "Huge pages for host blocks"): 1.03x at 2 threads, 1.04x at 1 thread (medians).
+// Smaller blocks stay 256-byte aligned. OPDEV_HUGE_PAGES=0 turns the advice off.
 void* host_raw_alloc(void*, size_t nbytes) {
-  if (nbytes > SIZE_MAX - 255) return nullptr;  // the rounding below would wrap to a tiny block
+  if (nbytes > SIZE_MAX - (kHostHugePage - 1)) return nullptr;  // the rounding below would wrap to a tiny block
+  if (nbytes >= kHostHugePage && host_huge_pages()) {
+    const size_t size = (nbytes + kHostHugePage - 1) / kHostHugePage * kHostHugePage;
+    void* p = std::aligned_alloc(kHostHugePage, size);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (p) madvise(p, size, MADV_HUGEPAGE);  // advice only: failure (no THP in this kernel) changes nothing
+#endif
+    return p;
+  }
   return std::aligned_alloc(256, (nbytes + 255) / 256 * 256);
 }
 void host_raw_free(void*, void* ptr) { std::free(ptr); }
