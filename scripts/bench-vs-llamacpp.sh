@@ -12,7 +12,9 @@
 #    floor) and, when --llama-bin names a llama.cpp build's bin/ directory (llama-bench, llama-quantize),
 #    `llama-bench -p 512 -n 64 -r 1` on the GGUF files, at each thread count, alternated so that both
 #    engines see the same drift of the machine's bandwidth. Both engines run an untimed warm-up before
-#    their timed run (llama-bench's default; opdev bench-model's since it has one).
+#    their timed run (llama-bench's default; opdev bench-model's since it has one), and both time tg64 as 64
+#    single-token forwards from an empty KV cache (llama-bench's tg test; opdev bench-model's default since
+#    it has --tg-after-prompt for the other way).
 # 3. Takes each engine's best round (and the best bandwidth for the floor).
 # 4. Prints one table (and writes OUT/table.md, OUT/results.csv): pp512 and tg64 tokens/s per engine and
 #    weight type, opdev / llama.cpp ratios, and tg as a fraction of the bandwidth floor.

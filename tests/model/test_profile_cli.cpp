@@ -141,21 +141,37 @@ TEST_F(ProfileCli, RunWritesEveryFileWithOneEventPerOpCall) {
 }
 
 TEST_F(ProfileCli, BenchModelProfilesAgainstItsOwnMeasurement) {
-  const std::string prof = dir_->path("prof-bench"), err = dir_->path("bench.stderr"), out = dir_->path("bench.stdout");
-  // One repetition of a 16-token prompt and 4 generated tokens: one prefill and 3 decode forwards.
-  const std::string cmd = "'" + kCli + "' bench-model -m '" + dir_->path("model") + "' -P 16 -G 4 -r 1 --threads 2 --quiet --profile '" +
-                          prof + "' > '" + out + "' 2> '" + err + "'";
-  ASSERT_EQ(sh(cmd), 0) << cmd << "\n" << read_all(err);
-  expect_files(prof);
-  int total = 0;
-  const json trace = json::parse(read_all(prof + "/trace.json"));
-  const std::map<std::string, int> n = event_counts(trace, &total);
-  ASSERT_TRUE(n.count("lm_head"));
-  EXPECT_EQ(n.at("lm_head"), 4);
-  EXPECT_EQ(n.at("layers.1.mlp.gate_up_proj"), 4);
-  EXPECT_EQ(trace.at("otherData").at("roofline_measured"), false);  // bench-model's own measurement was given
-  EXPECT_GT(trace.at("otherData").at("read_gbps").get<double>(), 0.0);
-  EXPECT_EQ(summary_calls(prof + "/op_summary.csv"), total);  // the warm-up run is not in the profile
+  // One repetition of a 16-token prompt and 4 generated tokens. By default (llama-bench's pp and tg
+  // tests) two runs on fresh KV caches: the prompt's prefill alone (1 forward), then a 1-token prompt and
+  // 3 decode steps (4 forwards of one token). --tg-after-prompt: one run, the prefill and 3 decode steps.
+  for (const bool after_prompt : {false, true}) {
+    SCOPED_TRACE(after_prompt ? "--tg-after-prompt" : "default");
+    const std::string prof = dir_->path(after_prompt ? "prof-bench-pg" : "prof-bench"), err = dir_->path("bench.stderr"),
+                      out = dir_->path("bench.stdout");
+    const std::string cmd = "'" + kCli + "' bench-model -m '" + dir_->path("model") + "' -P 16 -G 4 -r 1 --threads 2 --quiet" +
+                            (after_prompt ? " --tg-after-prompt" : "") + " --profile '" + prof + "' > '" + out + "' 2> '" + err + "'";
+    ASSERT_EQ(sh(cmd), 0) << cmd << "\n" << read_all(err);
+    expect_files(prof);
+    int total = 0;
+    const json trace = json::parse(read_all(prof + "/trace.json"));
+    const std::map<std::string, int> n = event_counts(trace, &total);
+    ASSERT_TRUE(n.count("lm_head"));
+    EXPECT_EQ(n.at("lm_head"), after_prompt ? 4 : 5);
+    EXPECT_EQ(n.at("layers.1.mlp.gate_up_proj"), after_prompt ? 4 : 5);
+    // Forwards of one token: the attention's query has 1 row in 3 (4) of them; the rest is the prefill.
+    int one_row = 0, prompt_rows = 0;
+    for (const json& e : trace.at("traceEvents")) {
+      if (e.value("ph", "") != "X" || e.at("args").value("label", "") != "layers.1.self_attn.attention") continue;
+      const std::string shapes = e.at("args").value("shapes", "");
+      one_row += shapes.find(" q[1,") != std::string::npos;
+      prompt_rows += shapes.find(" q[16,") != std::string::npos;
+    }
+    EXPECT_EQ(one_row, after_prompt ? 3 : 4);
+    EXPECT_EQ(prompt_rows, 1);
+    EXPECT_EQ(trace.at("otherData").at("roofline_measured"), false);  // bench-model's own measurement was given
+    EXPECT_GT(trace.at("otherData").at("read_gbps").get<double>(), 0.0);
+    EXPECT_EQ(summary_calls(prof + "/op_summary.csv"), total);  // the warm-up run is not in the profile
+  }
 }
 
 // bench-model runs an untimed warm-up (like llama-bench) unless --no-warmup; the reps and their table follow.
