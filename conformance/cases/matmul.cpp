@@ -107,6 +107,11 @@ void register_linear() {
         bias = !bias;
       }
   for (int64_t M : {1, 7, 33}) linear_case("odd", M, 33, 5125, M != 7);
+  // The cpu gemv alternates two accumulator chains over K in vector blocks (32 bf16 pairs, 16 or 8 floats):
+  // K = 60 ends in a full block of chain 0 and a partial one of chain 1 on every ISA, K = 96 in a full
+  // block of chain 0 alone (bf16 pairs).
+  for (int64_t K : {60, 96})
+    for (int64_t M : {1, 3}) linear_case("gemv chain tails", M, 9, K, M == 3);
   linear_case("odd", 7, 769, 5125, true);
   linear_case("zero rows", 0, 33, 7, true);
   linear_case("empty K", 3, 5, 0, true);

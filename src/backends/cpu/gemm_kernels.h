@@ -4,13 +4,14 @@
 // only, inside namespace opdev::cpu::<isa>::gemm.
 //
 // A product is out[M, N] = x[M, K] . w[N, K]^T (+ bias[N]): rows of x, w and out strided, inner dimension
-// contiguous. Each out element is one float32 accumulation over k = 0..K-1, the bias added in float32,
-// then rounded once to the storage type T.
+// contiguous. Each out element is a float32 accumulation over k = 0..K-1 (one chain, or in gemv tiles two
+// interleaved chains added at the end), the bias added in float32, then rounded once to the storage type T.
 //
 // Two paths, chosen by the product's row count M (never by the thread count, so results are
 // reproducible; deterministic contexts always take gemv, see takes_gemm):
 //  - gemv (M <= kGemvMaxRows: decode, MoE experts with few rows). One weight row x 1-2 x rows (M <= 2)
-//    or tiles of 4 weight rows x up to 4 x rows, read straight from x and w; accumulators are vectors along K
+//    or tiles of 4 (deterministic: 2) weight rows x up to 4 x rows, read straight from x and w; accumulators
+//    are vectors along K, two chains per output for 1-2 rows and in deterministic contexts, one otherwise
 //    (vdpbf16ps on bf16 pairs for bfloat16 on AVX-512, FMA otherwise), one horizontal sum per output.
 //    Every weight row is streamed from memory once (sequential streams that the hardware prefetchers
 //    follow); threads split N.
@@ -300,14 +301,31 @@ inline void ukr_pairs(int64_t kp, bool half, const bf16_t* const* a, const uint3
 
 // ---- gemv tiles ----------------------------------------------------------------------------------------
 
-// res[i][j] = hsum(acc[i][j]). With 16 accumulators on AVX-512, one transposing add tree (45 ops instead
-// of 16 separate reductions) that adds in the same order as GCC's _mm512_reduce_add_ps (hsum): l and l + 8,
-// then l and l + 4, then l and l + 2, then l and l + 1. Either way each result is bitwise hsum(acc).
-template <int MB, int NB>
-inline void reduce_tile(vf (&acc)[MB][NB], float (&res)[MB][NB]) {
+// An output of a gemv tile is accumulated in C float32 chains (1 or 2): vector block b of k (32 bf16
+// pairs, or kW floats) goes to chain b % C, the chains are added (0 + 1), then one horizontal sum.
+// Two chains halve the latency chain of a weight row's vdpbf16ps / FMA sequence, which bounds a single
+// thread's stream: a standalone bf16 gemv over 311 MB at 1 thread read at 0.945 / 0.883 of the plain read
+// bandwidth with one chain and 0.976 / 0.923 with two (medians of 30 rounds, two sessions), 1.007 against
+// 1.015 at 2 threads. The decode tiles (1-2 x rows) use two; tiles of 3-16 rows use two only in
+// deterministic contexts, where a row's result must not depend on the tile (batch invariance), and one
+// otherwise: as 4 x 4 tiles they run 1.3x faster than the 4 x 2 tiles two chains leave registers for
+// (pp16 of the dense model 297-315 against 221-245 tok/s).
+
+// res[i][j] = hsum(acc[0][i][j] (+ acc[1][i][j])). With one chain of 16 accumulators on AVX-512, one
+// transposing add tree (45 ops instead of 16 separate reductions) that adds in the same order as GCC's
+// _mm512_reduce_add_ps (hsum): l and l + 8, then l and l + 4, then l and l + 2, then l and l + 1. Either
+// way each result is bitwise hsum(acc).
+template <int C, int MB, int NB>
+inline void reduce_tile(vf (&acc)[C][MB][NB], float (&res)[MB][NB]) {
+  static_assert(C == 1 || C == 2, "one or two chains");
+  if constexpr (C == 2) {
+    for (int i = 0; i < MB; ++i)
+      for (int j = 0; j < NB; ++j) res[i][j] = hsum(acc[0][i][j] + acc[1][i][j]);
+    return;
+  }
 #if defined(__AVX512F__)
   if constexpr (MB * NB == 16) {
-    const vf* v = &acc[0][0];
+    const vf* v = &acc[0][0][0];
     __m512 u[8], w[4];
     for (int i = 0; i < 8; ++i)
       u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i].v, v[2 * i + 1].v, 0x44), _mm512_shuffle_f32x4(v[2 * i].v, v[2 * i + 1].v, 0xEE));
@@ -321,82 +339,99 @@ inline void reduce_tile(vf (&acc)[MB][NB], float (&res)[MB][NB]) {
     _mm512_store_ps(t, r);  // t[4j + i] = sum of v[4i + j]
     for (int i = 0; i < 4; ++i)
       for (int j = 0; j < 4; ++j) {
-        const int q = 4 * i + j;  // v[q] = acc[q / NB][q % NB]
+        const int q = 4 * i + j;  // v[q] = acc[0][q / NB][q % NB]
         res[q / NB][q % NB] = t[4 * j + i];
       }
     return;
   }
 #endif
   for (int i = 0; i < MB; ++i)
-    for (int j = 0; j < NB; ++j) res[i][j] = hsum(acc[i][j]);
+    for (int j = 0; j < NB; ++j) res[i][j] = hsum(acc[0][i][j]);
 }
 
-// res[i][j] = sum_k x_i[k] * w_j[k] for MB x rows and NB weight rows, float32 vectors along K. No
-// software prefetch: the hardware prefetchers follow the row streams (prefetching the next tile measured
-// 2-7% slower, see docs/PERFORMANCE.md "Decode matrix-vector products").
-template <class T, int MB, int NB>
+// res[i][j] = sum_k x_i[k] * w_j[k] for MB x rows and NB weight rows, float32 vectors along K in C
+// chains. No software prefetch: the hardware prefetchers follow the row streams (prefetching the next
+// tile measured 2-7% slower, see docs/PERFORMANCE.md "Decode matrix-vector products").
+template <class T, int C, int MB, int NB>
 inline void gemv_tile(const T* const* xr, const T* const* wr, int64_t K, float (&res)[MB][NB]) {
-  vf acc[MB][NB];
-  for (int i = 0; i < MB; ++i)
-    for (int j = 0; j < NB; ++j) acc[i][j] = vzero();
+  vf acc[C][MB][NB];
+  for (int c = 0; c < C; ++c)
+    for (int i = 0; i < MB; ++i)
+      for (int j = 0; j < NB; ++j) acc[c][i][j] = vzero();
 #if defined(__AVX512BF16__)
   if constexpr (uses_pairs<T>::value) {
+    // One block of 32 bf16 (16 pairs) into chain c; partial: a last block of n < 32 (masked loads). Both
+    // are compile-time constants and the lambda is inlined: a runtime chain index, or a call, would keep
+    // acc in memory (measured: pp16 of the dense model 25% slower).
+    auto block = [&](auto partial, auto c, int64_t k, int n) __attribute__((always_inline)) {
+      const __mmask32 mask = __mmask32((1u << (n & 31)) - 1);
+      __m512bh wv[NB];
+#pragma GCC unroll 8
+      for (int j = 0; j < NB; ++j)
+        wv[j] = (__m512bh)(partial ? _mm512_maskz_loadu_epi16(mask, wr[j] + k) : _mm512_loadu_si512(wr[j] + k));
+#pragma GCC unroll 8
+      for (int i = 0; i < MB; ++i) {
+        const __m512bh xv = (__m512bh)(partial ? _mm512_maskz_loadu_epi16(mask, xr[i] + k) : _mm512_loadu_si512(xr[i] + k));
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; ++j) acc[c][i][j].v = _mm512_dpbf16_ps(acc[c][i][j].v, xv, wv[j]);
+      }
+    };
+    const std::false_type full{};
+    const std::true_type partial{};
+    const std::integral_constant<int, 0> c0{};
+    const std::integral_constant<int, C - 1> c1{};  // the odd blocks' chain
     int64_t k = 0;
-    for (; k + 32 <= K; k += 32) {
-      __m512bh wv[NB];
-#pragma GCC unroll 8
-      for (int j = 0; j < NB; ++j) wv[j] = (__m512bh)_mm512_loadu_si512(wr[j] + k);
-#pragma GCC unroll 8
-      for (int i = 0; i < MB; ++i) {
-        const __m512bh xv = (__m512bh)_mm512_loadu_si512(xr[i] + k);
-#pragma GCC unroll 8
-        for (int j = 0; j < NB; ++j) acc[i][j].v = _mm512_dpbf16_ps(acc[i][j].v, xv, wv[j]);
-      }
+    for (; k + 64 <= K; k += 64) {
+      block(full, c0, k, 32);
+      block(full, c1, k + 32, 32);
     }
-    if (k < K) {
-      const __mmask32 mask = __mmask32((1u << (K - k)) - 1);
-      __m512bh wv[NB];
-      for (int j = 0; j < NB; ++j) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(mask, wr[j] + k);
-      for (int i = 0; i < MB; ++i) {
-        const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(mask, xr[i] + k);
-        for (int j = 0; j < NB; ++j) acc[i][j].v = _mm512_dpbf16_ps(acc[i][j].v, xv, wv[j]);
-      }
+    if (k + 32 <= K) {
+      block(full, c0, k, 32);
+      if (k + 32 < K) block(partial, c1, k + 32, int(K - k - 32));
+    } else if (k < K) {
+      block(partial, c0, k, int(K - k));
     }
-    reduce_tile<MB, NB>(acc, res);
+    reduce_tile<C, MB, NB>(acc, res);
     return;
   }
 #endif
+  // One block of kW floats into chain c; partial: a last block of n < kW (both compile-time, as above).
+  auto block = [&](auto partial, auto c, int64_t k, int n) __attribute__((always_inline)) {
+    vf wv[NB];
+#pragma GCC unroll 8
+    for (int j = 0; j < NB; ++j) wv[j] = partial ? vload_n(wr[j] + k, n) : vload(wr[j] + k);
+#pragma GCC unroll 8
+    for (int i = 0; i < MB; ++i) {
+      const vf xv = partial ? vload_n(xr[i] + k, n) : vload(xr[i] + k);
+#pragma GCC unroll 8
+      for (int j = 0; j < NB; ++j) acc[c][i][j] = vfma(xv, wv[j], acc[c][i][j]);
+    }
+  };
+  const std::false_type full{};
+  const std::true_type partial{};
+  const std::integral_constant<int, 0> c0{};
+  const std::integral_constant<int, C - 1> c1{};  // the odd blocks' chain
   int64_t k = 0;
-  for (; k + kW <= K; k += kW) {
-    vf wv[NB];
-#pragma GCC unroll 8
-    for (int j = 0; j < NB; ++j) wv[j] = vload(wr[j] + k);
-#pragma GCC unroll 8
-    for (int i = 0; i < MB; ++i) {
-      const vf xv = vload(xr[i] + k);
-#pragma GCC unroll 8
-      for (int j = 0; j < NB; ++j) acc[i][j] = vfma(xv, wv[j], acc[i][j]);
-    }
+  for (; k + 2 * kW <= K; k += 2 * kW) {
+    block(full, c0, k, kW);
+    block(full, c1, k + kW, kW);
   }
-  if (k < K) {
-    const int n = int(K - k);
-    vf wv[NB];
-    for (int j = 0; j < NB; ++j) wv[j] = vload_n(wr[j] + k, n);
-    for (int i = 0; i < MB; ++i) {
-      const vf xv = vload_n(xr[i] + k, n);
-      for (int j = 0; j < NB; ++j) acc[i][j] = vfma(xv, wv[j], acc[i][j]);
-    }
+  if (k + kW <= K) {
+    block(full, c0, k, kW);
+    if (k + kW < K) block(partial, c1, k + kW, int(K - k - kW));
+  } else if (k < K) {
+    block(partial, c0, k, int(K - k));
   }
-  reduce_tile<MB, NB>(acc, res);
+  reduce_tile<C, MB, NB>(acc, res);
 }
 
 // The rows m..m + MB (the last one repeated past m1) against the weight rows of wr; stores the valid part.
-template <class T, int MB, int NB>
+template <class T, int C, int MB, int NB>
 inline void gemv_block(const Mat<T>& p, const T* const* wr, int64_t m, int64_t m1, int64_t n, int nv) {
   const T* xr[MB];
   for (int i = 0; i < MB; ++i) xr[i] = p.x + std::min(m + i, m1 - 1) * p.ldx;
   float res[MB][NB];
-  gemv_tile<T, MB, NB>(xr, wr, p.K, res);
+  gemv_tile<T, C, MB, NB>(xr, wr, p.K, res);
   const int mb = int(std::min<int64_t>(MB, m1 - m));
   for (int i = 0; i < mb; ++i) {
     T* o = p.out + (m + i) * p.ldo + n;
@@ -405,8 +440,8 @@ inline void gemv_block(const Mat<T>& p, const T* const* wr, int64_t m, int64_t m
 }
 
 // Rows m0..m1 x weight rows n0..n1 of product p: tiles of NB weight rows (the last row repeated past n1,
-// results dropped), each against the x rows in blocks of at most MB.
-template <class T, int MB, int NB>
+// results dropped), each against the x rows in blocks of at most MB, C chains.
+template <class T, int C, int MB, int NB>
 void gemv_rows(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   for (int64_t n = n0; n < n1; n += NB) {
     const T* wr[NB];
@@ -414,26 +449,28 @@ void gemv_rows(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) 
     const int nv = int(std::min<int64_t>(NB, n1 - n));
     for (int64_t m = m0; m < m1; m += MB) {
       switch (std::min<int64_t>(MB, m1 - m)) {
-        case 1: gemv_block<T, 1, NB>(p, wr, m, m1, n, nv); break;
-        case 2: gemv_block<T, (MB < 2 ? MB : 2), NB>(p, wr, m, m1, n, nv); break;
-        case 3: gemv_block<T, (MB < 3 ? MB : 3), NB>(p, wr, m, m1, n, nv); break;
-        default: gemv_block<T, MB, NB>(p, wr, m, m1, n, nv); break;
+        case 1: gemv_block<T, C, 1, NB>(p, wr, m, m1, n, nv); break;
+        case 2: gemv_block<T, C, (MB < 2 ? MB : 2), NB>(p, wr, m, m1, n, nv); break;
+        case 3: gemv_block<T, C, (MB < 3 ? MB : 3), NB>(p, wr, m, m1, n, nv); break;
+        default: gemv_block<T, C, MB, NB>(p, wr, m, m1, n, nv); break;
       }
     }
   }
 }
 
 // Rows m0..m1 (at most kGemvMaxRows, or any count in deterministic contexts) x weight rows n0..n1 of
-// product p. Every output is hsum(one float32 accumulation over k in order), so the tile shape (chosen
-// by the row count) never changes a result. One or two rows (decode): one weight row at a time, i.e.
-// each thread reads its weight rows as one sequential stream (measured against 8 and 4 interleaved row
-// streams on the Zen 5 VM: 0.96 / 1.02 of the plain read bandwidth at 1 / 2 threads against 0.90 / 0.98
-// for 8 rows and less for 4; the rows' independent accumulation chains overlap out of order). More rows:
-// 4 x 4 tiles (16 accumulators, each weight vector used 4 times).
+// product p. One or two rows (decode): one weight row at a time in two chains, i.e. each thread reads its
+// weight rows as one sequential stream (measured against 8 and 4 interleaved row streams on the Zen 5 VM:
+// 0.96 / 1.02 of the plain read bandwidth at 1 / 2 threads against 0.90 / 0.98 for 8 rows and less for 4;
+// the rows' independent accumulation chains overlap out of order). More rows: 4 x 4 tiles in one chain
+// (16 accumulators, each weight vector used 4 times), or in deterministic contexts 4 x 2 tiles in the
+// decode tiles' two chains, so that every output is hsum(the same two chains over k) whatever the row
+// count (batch invariance; see "gemv tiles" above).
 template <class T>
-void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-  if (m1 - m0 <= 2) return gemv_rows<T, 2, 1>(p, m0, m1, n0, n1);
-  gemv_rows<T, 4, 4>(p, m0, m1, n0, n1);
+void run_gemv(const Mat<T>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, bool deterministic) {
+  if (m1 - m0 <= 2) return gemv_rows<T, 2, 2, 1>(p, m0, m1, n0, n1);
+  if (deterministic) return gemv_rows<T, 2, 4, 2>(p, m0, m1, n0, n1);
+  gemv_rows<T, 1, 4, 4>(p, m0, m1, n0, n1);
 }
 
 // ---- gemm blocks ---------------------------------------------------------------------------------------
@@ -633,7 +670,7 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
       for (int64_t i = bounds[t]; i < bounds[t + 1]; ++i) {
         const Item& it = items[i];
         if (it.gemm) run_gemm(probs[it.prob], ops[it.prob].a, ops[it.prob].lda, it.m0, it.m1, it.n0, it.n1, ws);
-        else run_gemv(probs[it.prob], it.m0, it.m1, it.n0, it.n1);
+        else run_gemv(probs[it.prob], it.m0, it.m1, it.n0, it.n1, ex.deterministic);
       }
     }
   });
