@@ -59,7 +59,7 @@ void add_bench_model(CLI::App& app) {
     };
     std::vector<int32_t> prompt;
     for (int64_t i = 0; i < o->prompt_tokens; ++i) prompt.push_back(int32_t((i * 7919 + 13) % std::min<int64_t>(cfg.vocab_size, 150000)));
-    const std::vector<int32_t> one_token(prompt.begin(), prompt.begin() + std::min<int64_t>(1, o->prompt_tokens));
+    const std::vector<int32_t> one_token{prompt[0]};  // -P >= 1
     auto run_once = [&](const std::vector<int32_t>& prompt, int64_t gen_tokens) {
       model::EngineConfig ec = engine_config(o->m);
       ec.max_batched_tokens = std::max<int64_t>(o->m.chunk, 1);
