@@ -13,8 +13,8 @@
 //    or tiles of 4 (deterministic: 2) weight rows x up to 4 x rows, read straight from x and w; accumulators
 //    are vectors along K, two chains per output for 1-2 rows and in deterministic contexts, one otherwise
 //    (vdpbf16ps on bf16 pairs for bfloat16 on AVX-512, FMA otherwise), one horizontal sum per output.
-//    Every weight row is streamed from memory once (sequential streams that the hardware prefetchers
-//    follow); threads split N.
+//    Every weight row is streamed from memory once (sequential streams; the one-row decode tiles also
+//    prefetch kStreamAhead bytes ahead in software); threads split N.
 //  - gemm (larger M: prefill, MoE experts with many rows). Blocked like BLIS: K in kc blocks (only past
 //    2048/4096 elements), rows in mc blocks, columns (weight rows) in nc blocks. The weight block is
 //    packed (transposed) into NR-column micro-panels in per-thread workspace; an MR x NR outer-product
@@ -34,6 +34,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -63,9 +64,20 @@ constexpr int64_t kNC = 128;         // columns (weight rows) per gemm item; mul
 constexpr int64_t kPackAhead = 2;    // panels between the one packed and the one prefetched
 constexpr int64_t kGemvMaxRows = 16; // products with at most this many rows take the gemv path
 constexpr int64_t kGemvChunk = 64;   // weight rows per gemv item
+// Bytes between a decode stream's load and its software prefetch (gemv tiles of one weight row, here and in
+// gemm_i8_kernels.h). The hardware prefetchers alone leave one thread's stream 10-30% below what it reaches
+// with this (docs/PERFORMANCE.md "Software prefetch in the decode streams"); 2 KiB measured at or above 1 and
+// 4 KiB.
+constexpr uintptr_t kStreamAhead = 2048;
 constexpr double kMinPartCost = double(1 << 22);  // less work than this per thread (~10 us) is not split further
 
 static_assert(kNC % kNR == 0 && kMC % kMR == 0 && kKC % 2 == 0 && kKCPair % 2 == 0, "blocking");
+
+// Prefetches the line kStreamAhead bytes after p into L1. The address is integer arithmetic (no pointer past
+// the object is formed), and a prefetch never faults: past the end of the weights it is dropped.
+inline void stream_prefetch(const void* p) {
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) + kStreamAhead), 0, 3);
+}
 
 // bfloat16 on AVX-512 with BF16 runs the pair kernel (vdpbf16ps); everything else computes in float32.
 template <class T>
@@ -373,8 +385,9 @@ __attribute__((always_inline)) inline void for_chain_blocks(int64_t K, F&& block
 }
 
 // res[i][j] = sum_k x_i[k] * w_j[k] for MB x rows and NB weight rows, float32 vectors along K in C
-// chains. No software prefetch: the hardware prefetchers follow the row streams (prefetching the next
-// tile measured 2-7% slower, see docs/PERFORMANCE.md "Decode matrix-vector products").
+// chains. Tiles of one weight row (decode: one sequential stream per thread) prefetch kStreamAhead bytes
+// ahead in that stream; wider tiles rely on the hardware prefetchers (prefetching the next tile measured
+// 2-7% slower, see docs/PERFORMANCE.md "Decode matrix-vector products").
 template <class T, int C, int MB, int NB>
 inline void gemv_tile(const T* const* xr, const T* const* wr, int64_t K, float (&res)[MB][NB]) {
   vf acc[C][MB][NB];
@@ -386,6 +399,7 @@ inline void gemv_tile(const T* const* xr, const T* const* wr, int64_t K, float (
     // One block of 32 bf16 (16 pairs) into chain c; partial: a last block of n < 32 (masked loads).
     for_chain_blocks<C, 32>(K, [&](auto partial, auto c, int64_t k, int n) __attribute__((always_inline)) {
       const __mmask32 mask = __mmask32((1u << (n & 31)) - 1);
+      if constexpr (NB == 1) stream_prefetch(wr[0] + k);
       __m512bh wv[NB];
 #pragma GCC unroll 8
       for (int j = 0; j < NB; ++j)
@@ -403,6 +417,7 @@ inline void gemv_tile(const T* const* xr, const T* const* wr, int64_t K, float (
 #endif
   // One block of kW floats into chain c; partial: a last block of n < kW.
   for_chain_blocks<C, kW>(K, [&](auto partial, auto c, int64_t k, int n) __attribute__((always_inline)) {
+    if constexpr (NB == 1) stream_prefetch(wr[0] + k);
     vf wv[NB];
 #pragma GCC unroll 8
     for (int j = 0; j < NB; ++j) wv[j] = partial ? vload_n(wr[j] + k, n) : vload(wr[j] + k);
