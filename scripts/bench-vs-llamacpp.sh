@@ -22,7 +22,10 @@
 # llama.cpp is built outside this repository (nothing of it is committed), e.g.
 #   cmake -S llama.cpp -B llama.cpp/build -DGGML_NATIVE=ON -DLLAMA_CURL=OFF && cmake --build llama.cpp/build \
 #     --target llama-bench llama-quantize -j2
-# and passed as --llama-bin llama.cpp/build/bin. Without it, only the opdev half runs.
+# and passed as --llama-bin llama.cpp/build/bin. Without it, only the opdev half runs. On a VM that
+# advertises AMX without running it (a Xeon VM, 2026-11-22), the native build's Q8_0 path dies with an
+# illegal instruction: build with -DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON
+# -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -127,8 +130,16 @@ EOF
           [ -f "$f" ] || continue
           log="$out/logs/llama-$v-$q-t$t-r$r.csv"
           echo "== round $r/$reps: llama-bench: $v, $q, $t thread(s)"
-          "$llama_bin/llama-bench" -m "$f" -p 512 -n 64 -t "$t" -r 1 -o csv > "$log" 2> "$log.err" ||
-            { echo "llama-bench failed, see $log.err" >&2; exit 1; }
+          rc=0
+          "$llama_bin/llama-bench" -m "$f" -p 512 -n 64 -t "$t" -r 1 -o csv > "$log" 2> "$log.err" || rc=$?
+          if [ "$rc" -ne 0 ]; then
+            echo "llama-bench failed (exit $rc), see $log.err" >&2
+            # 132 = SIGILL: a -march=native build uses an instruction set the CPU advertises but the VM does
+            # not run (seen: AMX on a Xeon VM, in the Q8_0 path).
+            [ "$rc" -eq 132 ] && echo "  an illegal instruction: rebuild llama.cpp without GGML_NATIVE, naming the ISA, e.g." \
+              "-DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON" >&2
+            exit 1
+          fi
           "$py" - "$log" "$v" "$q" "$t" "$r" >> "$csv" <<'EOF'
 import csv, sys
 pp = tg = commit = ""
