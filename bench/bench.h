@@ -68,9 +68,10 @@ struct Roofline {
   double bw_gbps = 0;
   double f32_gflops = 0, bf16_gflops = 0, f16_gflops = 0, i8_gops = 0;  // 0: not measured
   std::string summary;         // one line: what was measured, with the figures
-  // The peak that bounds an op with this activation dtype (falls back to the float32 rate).
+  // The peak that bounds an op with this activation dtype (falls back to the float32 rate). bfloat16: the
+  // faster of the bf16 and float32 rates (host bf16 products run on either, see backends/cpu/tuning.h).
   double peak_gflops(DLDataType dt) const {
-    if (dt.code == kDLBfloat && dt.bits == 16 && bf16_gflops > 0) return bf16_gflops;
+    if (dt.code == kDLBfloat && dt.bits == 16 && bf16_gflops > f32_gflops) return bf16_gflops;
     if (dt.code == kDLFloat && dt.bits == 16 && f16_gflops > 0) return f16_gflops;
     return f32_gflops;
   }

@@ -1,9 +1,12 @@
 // Backend tables: every slot of ops.def is filled on ref and cpu; each cpu ISA this machine runs is
-// selectable. (Numeric correctness is the conformance suite's job.)
+// selectable, and so is the bf16 gemm kernel of the avx512 kernels. (Numeric correctness is the conformance
+// suite's job: ctest runs it with each bf16 gemm kernel, conformance_cpu_bf16_gemm_*.)
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <string>
 
+#include "backends/cpu/tuning.h"
 #include "core/backend.h"
 
 namespace {
@@ -37,7 +40,10 @@ TEST(Backends, CpuIsaSelection) {
     void* state = nullptr;
     try {
       ASSERT_EQ(cpu->create_state(0, &state), OPDEV_STATUS_SUCCESS);
-      EXPECT_STREQ(cpu->describe(state), isa);
+      // The ISA's name, then (avx512) the bf16 gemm kernel: "avx512, bf16 gemm pairs".
+      const std::string d = cpu->describe(state);
+      EXPECT_EQ(d.substr(0, d.find(',')), isa);
+      EXPECT_EQ(d.find("bf16 gemm") != std::string::npos, std::string(isa) == "avx512") << d;
       cpu->destroy_state(state);
     } catch (const std::exception& e) {
       // Only acceptable when this machine cannot run that ISA.
@@ -45,6 +51,44 @@ TEST(Backends, CpuIsaSelection) {
     }
   }
   unsetenv("OPDEV_CPU_ISA");
+}
+
+// OPDEV_CPU_BF16_GEMM picks the kernel of the avx512 bf16 gemm; unset, the CPU's vendor does (Fma on Intel,
+// Pairs elsewhere); anything else is refused with an error naming the variable and the choices.
+TEST(Backends, CpuBf16GemmSelection) {
+  const Backend* cpu = find_backend("cpu");
+  auto state_for = [&](const char* isa, const char* choice) -> std::string {
+    setenv("OPDEV_CPU_ISA", isa, 1);
+    if (choice) setenv("OPDEV_CPU_BF16_GEMM", choice, 1);
+    else unsetenv("OPDEV_CPU_BF16_GEMM");
+    void* state = nullptr;
+    std::string d;
+    try {
+      if (cpu->create_state(0, &state) == OPDEV_STATUS_SUCCESS) {
+        d = cpu->describe(state);
+        // What describe() says is what the kernels read (ISAs without vdpbf16ps only have Fma).
+        EXPECT_EQ(cpu::tuning(ExecContext{nullptr, state, 1, false}).bf16_gemm,
+                  d.find("bf16 gemm pairs") != std::string::npos ? cpu::Bf16Gemm::Pairs : cpu::Bf16Gemm::Fma);
+        cpu->destroy_state(state);
+      }
+    } catch (const std::exception& e) {
+      d = std::string("error: ") + e.what();
+    }
+    unsetenv("OPDEV_CPU_ISA");
+    unsetenv("OPDEV_CPU_BF16_GEMM");
+    return d;
+  };
+  const std::string bad = state_for("generic", "amx");
+  EXPECT_NE(bad.find("OPDEV_CPU_BF16_GEMM='amx'"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("pairs"), std::string::npos) << bad;
+  EXPECT_EQ(state_for("generic", "fma"), "generic");  // no vdpbf16ps there: nothing to choose
+  if (state_for("avx512", nullptr).rfind("error", 0) == 0) GTEST_SKIP() << "this CPU does not run the avx512 kernels";
+  EXPECT_EQ(state_for("avx512", "pairs"), "avx512, bf16 gemm pairs");
+  EXPECT_EQ(state_for("avx512", "fma"), "avx512, bf16 gemm fma");
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  EXPECT_EQ(state_for("avx512", nullptr), __builtin_cpu_is("intel") ? "avx512, bf16 gemm fma" : "avx512, bf16 gemm pairs");
+#endif
 }
 
 }  // namespace

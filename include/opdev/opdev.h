@@ -255,8 +255,9 @@ typedef struct opdev_profile_options {
   size_t struct_size;      /* sizeof(opdev_profile_options): lets the struct grow compatibly */
   double read_gbps;        /* memory bandwidth of the roofline in GB/s; 0 = measure this host */
   double peak_gflops;      /* float32 / float16 peak in GFLOP/s; 0 = measure this host */
-  double peak_gflops_bf16; /* bfloat16 peak; 0 = peak_gflops when that is given, else measured (the float32
-                              peak where the CPU has no bfloat16 dot product) */
+  double peak_gflops_bf16; /* bfloat16 peak; 0 = peak_gflops when that is given, else measured. bfloat16 ops
+                              are held to the larger of this and the float32 peak (a cpu without a faster
+                              bfloat16 dot product computes them with float32 FMA) */
   int top;                 /* rows per table of the report; 0 = 15 */
 } opdev_profile_options;
 

@@ -19,10 +19,11 @@ struct Machine {
   double i8_gops = 0;        // int8 dot-product throughput (AVX512-VNNI vpdpbusd), 0 when absent
   std::string simd;          // widest vector unit used for the measurement
 
-  // The peak that bounds an op with this activation dtype: the bfloat16 peak for bfloat16 where the
-  // machine has one, else the float32 peak (float16 is computed in float32).
+  // The peak that bounds an op with this activation dtype: for bfloat16 the faster of the bfloat16 dot
+  // product and the float32 FMA (the cpu backend runs bf16 products on either, whichever this CPU does
+  // faster: backends/cpu/tuning.h), else the float32 peak (float16 is computed in float32).
   double peak_gflops(DLDataType dtype) const {
-    return dtype.code == kDLBfloat && dtype.bits == 16 && bf16_gflops > 0 ? bf16_gflops : f32_gflops;
+    return dtype.code == kDLBfloat && dtype.bits == 16 && bf16_gflops > f32_gflops ? bf16_gflops : f32_gflops;
   }
   // The peak of an int8 product (linear_w8a8, grouped_matmul_w8a8: int8 multiply-adds whatever the output
   // dtype): the int8 dot-product peak where the machine has one, else the float32 peak.

@@ -1,8 +1,9 @@
 // The cpu backend's table. Kernels are compiled once per ISA (namespaces avx512, avx2, generic); the
 // context picks the best one this CPU runs, or the one named by OPDEV_CPU_ISA (avx512 | avx2 | generic),
-// and the table's slots forward to it.
+// and the table's slots forward to it. The context's other choices (tuning.h) are made here too.
 #include <string>
 
+#include "backends/cpu/tuning.h"
 #include "core/backend.h"
 #include "core/context.h"
 #include "core/env.h"
@@ -74,9 +75,28 @@ const Isa* isas(int* n) {
   return table;
 }
 
-struct CpuState {
+struct CpuState : StateBase {
   const Isa* isa;
+  std::string describe;  // the ISA's name, plus the bf16 gemm kernel where the ISA has a choice
 };
+
+// The bf16 gemm kernel (tuning.h): OPDEV_CPU_BF16_GEMM, else Fma on Intel CPUs and Pairs elsewhere.
+// Only the avx512 kernels have vdpbf16ps; the others always run Fma (the variable is still checked), and
+// their description does not mention it.
+Bf16Gemm choose_bf16_gemm(const Isa& isa, bool* has_choice) {
+  *has_choice = std::string(isa.name) == "avx512";
+  const std::string want = env_string("OPDEV_CPU_BF16_GEMM");
+  if (!want.empty() && want != "pairs" && want != "fma")
+    fail(OPDEV_STATUS_INVALID_ARGUMENT, "OPDEV_CPU_BF16_GEMM='", want, "' is not a bf16 gemm kernel: pairs (vdpbf16ps) or fma (float32 FMA); unset it for the CPU's default");
+  if (!*has_choice) return Bf16Gemm::Fma;
+  if (want == "pairs") return Bf16Gemm::Pairs;
+  if (want == "fma") return Bf16Gemm::Fma;
+#if defined(OPDEV_CPU_HAS_X86_VARIANTS)
+  __builtin_cpu_init();
+  if (__builtin_cpu_is("intel")) return Bf16Gemm::Fma;
+#endif
+  return Bf16Gemm::Pairs;
+}
 
 opdev_status create_state(int, void** state) {
   int n;
@@ -95,8 +115,19 @@ opdev_status create_state(int, void** state) {
     for (int i = 0; i < n && !chosen; ++i)
       if (t[i].runs_here()) chosen = &t[i];
   }
-  log(LogLevel::Debug, "cpu backend: using ", chosen->name, " kernels");
-  *state = new CpuState{chosen};
+  auto* st = new CpuState;
+  st->isa = chosen;
+  st->describe = chosen->name;
+  try {
+    bool has_choice = false;
+    st->tuning.bf16_gemm = choose_bf16_gemm(*chosen, &has_choice);
+    if (has_choice) st->describe += st->tuning.bf16_gemm == Bf16Gemm::Fma ? ", bf16 gemm fma" : ", bf16 gemm pairs";
+  } catch (...) {
+    delete st;
+    throw;
+  }
+  log(LogLevel::Debug, "cpu backend: using ", st->describe, " kernels");
+  *state = st;
   return OPDEV_STATUS_SUCCESS;
 }
 
@@ -120,7 +151,7 @@ bool supports(opdev_op op, DType dtype) {
 
 }  // namespace
 
-const char* describe(void* state) { return static_cast<CpuState*>(state)->isa->name; }
+const char* describe(void* state) { return static_cast<CpuState*>(state)->describe.c_str(); }
 
 }  // namespace opdev::cpu
 

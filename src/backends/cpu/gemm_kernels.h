@@ -21,8 +21,9 @@
 //    micro-kernel broadcasts x and keeps MR x NR float32 accumulators in registers; partial sums of
 //    later kc blocks continue from a float32 tile buffer, so each element is still one sequential
 //    accumulation. bfloat16 on AVX-512 packs k-pairs and runs vdpbf16ps on x's bf16 pairs (exact
-//    products, float32 sums); float16 (and bfloat16 on ISAs without AVX512-BF16) converts x to float32
-//    once per call and w while packing.
+//    products, float32 sums) where the context's tuning says Pairs (tuning.h: not on Intel cores, whose
+//    vdpbf16ps runs at half the FMA rate); float16, and bfloat16 otherwise, converts x to float32 once per
+//    call and w while packing, and runs the float32 FMA micro-kernel.
 // Work is cut into items (an n-range of one product for gemv, an mc x nc block for gemm), each computed
 // entirely by one thread with a fixed K order: K is never split across threads. Items are spread over
 // threads by an estimated cost, so MoE experts of different sizes balance, and only experts with rows
@@ -39,6 +40,7 @@
 #include <type_traits>
 
 #include "backends/cpu/cpu_common.h"
+#include "backends/cpu/tuning.h"
 
 namespace opdev::cpu::OPDEV_CPU_ISA_NS::gemm {
 
@@ -79,7 +81,8 @@ inline void stream_prefetch(const void* p) {
   __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) + kStreamAhead), 0, 3);
 }
 
-// bfloat16 on AVX-512 with BF16 runs the pair kernel (vdpbf16ps); everything else computes in float32.
+// bfloat16 on AVX-512 with BF16 can run the pair kernels (vdpbf16ps): always in gemv, in gemm where the
+// context's tuning says so (see pairs_gemm); everything else computes in float32.
 template <class T>
 struct uses_pairs : std::false_type {};
 #if defined(__AVX512BF16__)
@@ -490,26 +493,32 @@ struct Workspace {
   static_assert(size_t(kKCPair / 2) * kNC * sizeof(uint32_t) <= kBpackBytes, "pair panel fits");
 };
 
-// The k block of a product: K split into equal blocks of at most KCB elements, a multiple of 32 but the
-// last (so only the last block of the pair kernel can end on an odd element). A function of K alone.
+// Does the gemm path of this context run T's products on the pair kernel?
 template <class T>
-inline int64_t k_block(int64_t K) {
-  constexpr int64_t KCB = uses_pairs<T>::value ? kKCPair : kKC;
+inline bool pairs_gemm(const ExecContext& ex) {
+  return uses_pairs<T>::value && tuning(ex).bf16_gemm == Bf16Gemm::Pairs;
+}
+
+// The k block of a product: K split into equal blocks of at most KCB elements, a multiple of 32 but the
+// last (so only the last block of the pair kernel can end on an odd element). A function of K and the
+// kernel alone.
+inline int64_t k_block(int64_t K, bool pairs) {
+  const int64_t KCB = pairs ? kKCPair : kKC;
   const int64_t nkb = (K + KCB - 1) / KCB;
   return ((K + nkb - 1) / nkb + 31) / 32 * 32;
 }
 
 // Rows m0..m1 (<= kMC) x weight rows n0..n1 (<= kNC) of product p. a/lda: the product's x rows as the
 // micro-kernel reads them: float32 (float, or x converted once per call), or bf16 for the pair kernel.
-template <class T>
+template <class T, bool pairs>
 void run_gemm(const Mat<T>& p, const void* a_base, int64_t lda, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
               const Workspace& ws) {
-  constexpr bool pairs = uses_pairs<T>::value;
+  static_assert(!pairs || uses_pairs<T>::value, "the pair kernel takes bfloat16 on AVX512-BF16");
   using A = std::conditional_t<pairs, T, float>;
   const A* xa = static_cast<const A*>(a_base);
   const int64_t mb = m1 - m0, nb = n1 - n0, K = p.K;
   const int64_t npan = (nb + kNR - 1) / kNR;
-  const int64_t kcb = k_block<T>(K), nkb = (K + kcb - 1) / kcb;
+  const int64_t kcb = k_block(K, pairs), nkb = (K + kcb - 1) / kcb;
   constexpr int64_t ldc = kNC;
   for (int64_t kb = 0; kb < nkb; ++kb) {
     const int64_t k0 = kb * kcb, kc = std::min(kcb, K - k0);
@@ -571,7 +580,8 @@ inline bool takes_gemm(int64_t M, int64_t K, bool deterministic) { return !deter
 // (contiguous ranges, so each thread mostly reads its own weights), runs them.
 template <class T>
 void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
-  constexpr bool convert = !uses_pairs<T>::value && !std::is_same_v<T, float>;
+  const bool pairs = pairs_gemm<T>(ex);
+  const bool convert = !pairs && !std::is_same_v<T, float>;
   // K == 0: out = bias (or 0); x and w may be NULL.
   int64_t nitems = 0, conv_elems = 0;
   bool any_gemm = false, blocked_k = false;
@@ -586,7 +596,7 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
     if (takes_gemm(p.M, p.K, ex.deterministic)) {
       nitems += ((p.M + kMC - 1) / kMC) * ((p.N + kNC - 1) / kNC);
       any_gemm = true;
-      blocked_k |= k_block<T>(p.K) < p.K;
+      blocked_k |= k_block(p.K, pairs) < p.K;
       conv_elems += p.M * p.K;
     } else {
       nitems += (p.N + kGemvChunk - 1) / kGemvChunk;
@@ -594,7 +604,7 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
   }
   if (nitems == 0) return;
 
-  // The gemm path's x operand: x itself, or (float16; bfloat16 without the pair kernel) x converted to
+  // The gemm path's x operand: x itself, or (float16; bfloat16 off the pair kernel) x converted to
   // float32 once per call, shared by all threads.
   struct Operand {
     const void* a;
@@ -675,7 +685,10 @@ void run(ExecContext& ex, const Mat<T>* probs, int64_t count) {
       }
       for (int64_t i = bounds[t]; i < bounds[t + 1]; ++i) {
         const Item& it = items[i];
-        if (it.gemm) run_gemm(probs[it.prob], ops[it.prob].a, ops[it.prob].lda, it.m0, it.m1, it.n0, it.n1, ws);
+        if (it.gemm && pairs)
+          run_gemm<T, uses_pairs<T>::value>(probs[it.prob], ops[it.prob].a, ops[it.prob].lda, it.m0, it.m1, it.n0, it.n1, ws);
+        else if (it.gemm)
+          run_gemm<T, false>(probs[it.prob], ops[it.prob].a, ops[it.prob].lda, it.m0, it.m1, it.n0, it.n1, ws);
         else run_gemv(probs[it.prob], it.m0, it.m1, it.n0, it.n1, ex.deterministic);
       }
     }
