@@ -15,7 +15,8 @@ namespace opdev::cpu {
 // docs/PERFORMANCE.md "bf16 prefill: vdpbf16ps or FMA". The rule (Fma on Intel CPUs, Pairs otherwise) is a
 // function of cpuid, never of timing, so a machine always computes the same results;
 // OPDEV_CPU_BF16_GEMM=pairs|fma overrides it. Both accumulate each output in float32 over k in order.
-// gemv (decode) always runs vdpbf16ps: there the weight stream, not the arithmetic, is the bound.
+// gemv (decode) always runs vdpbf16ps: there the weight stream, not the arithmetic, is the bound. So does
+// paged_attention's prefill: its float32 path measured slower on the Intel VM too.
 enum class Bf16Gemm { Pairs, Fma };
 
 struct Tuning {
