@@ -13,7 +13,6 @@
 // M - 1 decode steps). --tg-after-prompt times the decode after the prompt instead (positions N..N+M-2,
 // llama-bench's -pg): then each decode step also reads the prompt's KV cache, on the Qwen3-0.6B shape at
 // N = 512 59-66 MB per step beside the 1192 MB of weights the floor counts.
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -51,7 +50,7 @@ void add_bench_model(CLI::App& app) {
     opdev_profile_options_init(&po);
     po.read_gbps = mach.bw_gbps;
     po.peak_gflops = mach.f32_gflops;
-    po.peak_gflops_bf16 = std::max(mach.bf16_gflops, mach.f32_gflops);  // as Roofline::peak_gflops
+    po.peak_gflops_bf16 = mach.bf16_gflops > 0 ? mach.bf16_gflops : mach.f32_gflops;
     // One run: a fresh engine (KV cache) prefills the prompt and decodes gen_tokens; returns the seconds to
     // the first token, the total seconds and the tokens produced.
     struct Run {

@@ -31,6 +31,7 @@ namespace {
 struct Isa {
   const char* name;
   bool (*runs_here)();
+  bool bf16_pairs;  // has the vdpbf16ps pair kernels, so a bf16 gemm kernel to choose (tuning.h)
   BackendOps ops;
 };
 
@@ -51,20 +52,20 @@ bool has_avx512() {
 const Isa* isas(int* n) {
   static const Isa table[] = {
 #if defined(OPDEV_CPU_HAS_X86_VARIANTS)
-      {"avx512", has_avx512,
+      {"avx512", has_avx512, true,
        BackendOps{
 #define OPDEV_OP(ID, name) &avx512::name,
 #include "opdev/ops.def"
 #undef OPDEV_OP
        }},
-      {"avx2", has_avx2,
+      {"avx2", has_avx2, false,
        BackendOps{
 #define OPDEV_OP(ID, name) &avx2::name,
 #include "opdev/ops.def"
 #undef OPDEV_OP
        }},
 #endif
-      {"generic", always,
+      {"generic", always, false,
        BackendOps{
 #define OPDEV_OP(ID, name) &generic::name,
 #include "opdev/ops.def"
@@ -81,16 +82,14 @@ struct CpuState : StateBase {
 };
 
 // The bf16 gemm kernel (tuning.h): OPDEV_CPU_BF16_GEMM, else Fma on Intel CPUs and Pairs elsewhere.
-// Only the avx512 kernels have vdpbf16ps; the others always run Fma (the variable is still checked), and
-// their description does not mention it.
-Bf16Gemm choose_bf16_gemm(const Isa& isa, bool* has_choice) {
-  *has_choice = std::string(isa.name) == "avx512";
+// ISAs without the pair kernels always run Fma (the variable is still checked), and their description
+// does not mention it.
+Bf16Gemm choose_bf16_gemm(const Isa& isa) {
   const std::string want = env_string("OPDEV_CPU_BF16_GEMM");
   if (!want.empty() && want != "pairs" && want != "fma")
     fail(OPDEV_STATUS_INVALID_ARGUMENT, "OPDEV_CPU_BF16_GEMM='", want, "' is not a bf16 gemm kernel: pairs (vdpbf16ps) or fma (float32 FMA); unset it for the CPU's default");
-  if (!*has_choice) return Bf16Gemm::Fma;
-  if (want == "pairs") return Bf16Gemm::Pairs;
-  if (want == "fma") return Bf16Gemm::Fma;
+  if (!isa.bf16_pairs) return Bf16Gemm::Fma;
+  if (!want.empty()) return want == "pairs" ? Bf16Gemm::Pairs : Bf16Gemm::Fma;
 #if defined(OPDEV_CPU_HAS_X86_VARIANTS)
   __builtin_cpu_init();
   if (__builtin_cpu_is("intel")) return Bf16Gemm::Fma;
@@ -119,9 +118,8 @@ opdev_status create_state(int, void** state) {
   st->isa = chosen;
   st->describe = chosen->name;
   try {
-    bool has_choice = false;
-    st->tuning.bf16_gemm = choose_bf16_gemm(*chosen, &has_choice);
-    if (has_choice) st->describe += st->tuning.bf16_gemm == Bf16Gemm::Fma ? ", bf16 gemm fma" : ", bf16 gemm pairs";
+    st->tuning.bf16_gemm = choose_bf16_gemm(*chosen);
+    if (chosen->bf16_pairs) st->describe += st->tuning.bf16_gemm == Bf16Gemm::Fma ? ", bf16 gemm fma" : ", bf16 gemm pairs";
   } catch (...) {
     delete st;
     throw;
