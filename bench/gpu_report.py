@@ -11,7 +11,9 @@ Files read from WORK_DIR (each optional; a missing one is reported as such):
     stages.tsv        stage <TAB> status <TAB> seconds <TAB> note   (one line per stage run)
     env.txt           machine, driver, toolkit, PyTorch, commit (free text)
     conformance.txt   stdout of `opdev check --backend cuda`; conformance_failures.txt its FAIL lines
+    conformance_attn_p_split.txt   stdout of the paged_attention suite with OPDEV_CUDA_ATTN_P=split
     bench.csv         opdev bench CSV;  bench.txt its stdout (the roofline header lines)
+    bench_attn_p_split.csv   opdev bench CSV of paged_attention with OPDEV_CUDA_ATTN_P=split (exact P)
     torch.csv         bench/torch_peers.py output
     gemm_peers.csv    opdev_cuda_gemm_peers --csv output (any columns; rendered as is); gemm_peers.txt its stdout
     models.jsonl      one JSON object per logits comparison (npy-compare output plus model / a / b)
@@ -184,6 +186,8 @@ class Data:
         self.conformance_failures = read_text(os.path.join(work, "conformance_failures.txt"))
         self.bench = read_csv(os.path.join(work, "bench.csv"))
         self.bench_txt = read_text(os.path.join(work, "bench.txt"))
+        self.conformance_split = read_text(os.path.join(work, "conformance_attn_p_split.txt"))
+        self.bench_split = read_csv(os.path.join(work, "bench_attn_p_split.csv"))
         self.torch = read_csv(os.path.join(work, "torch.csv"))
         self.gemm_peers = read_csv(os.path.join(work, "gemm_peers.csv"))
         self.gemm_peers_txt = read_text(os.path.join(work, "gemm_peers.txt"))
@@ -383,6 +387,22 @@ def bench_model_rows(d):
     return rows
 
 
+def attn_p_table(d):
+    """paged_attention with P rounded (the default, bench.csv) against exact P (OPDEV_CUDA_ATTN_P=split,
+    bench_attn_p_split.csv), per case that both ran."""
+    split = {key_of(r): r for r in d.bench_split or [] if not r.get("error") and fnum(r.get("time_us"))}
+    rows = []
+    for r in d.bench_ok():
+        s = split.get(key_of(r))
+        if r["op"] != "paged_attention" or not s:
+            continue
+        t_r, t_s = fnum(r["time_us"]), fnum(s["time_us"])
+        rows.append([r["model"], r["shape"], r["dtype"], num(t_r, 4), num(t_s, 4), "%.2fx" % (t_s / t_r)])
+    if not rows:
+        return ""
+    return table(["model", "shape", "dtype", "P rounded us", "P split us", "split / rounded"], rows)
+
+
 def op_table(d):
     rows = []
     for r in d.bench or []:
@@ -454,6 +474,9 @@ def render(d):
             out += ["", "Failing cases (%d; the first 60):" % len(fails), "", "```"] + [l[:300] for l in fails[:60]] + ["```"]
     else:
         out.append("(not run)")
+    if d.conformance_split:
+        last = [l for l in d.conformance_split.strip().splitlines() if l.startswith("conformance")]
+        out += ["", "paged_attention with exact P (OPDEV_CUDA_ATTN_P=split): " + (last[-1] if last else "(no summary line)")]
     out += ["", "## Operators", ""]
     if d.bench:
         out += ["Time per call (median); GB/s and TFLOP/s from the op's cost formula; % copy bw = GB/s / the copy bandwidth; "
@@ -463,6 +486,11 @@ def render(d):
         extra = extra_peers_table(d)
         if extra:
             out += ["", "Other PyTorch peers, and peers that could not run:", "", extra]
+        ap = attn_p_table(d)
+        if ap:
+            out += ["", "paged_attention with P rounded to the dtype before P·V (the default) and with exact P "
+                    "(OPDEV_CUDA_ATTN_P=split: 3 bf16 / 2 f16 terms); decode rows run the CUDA-core kernel, which "
+                    "does not depend on the mode:", "", ap]
     else:
         out.append("(no op benchmark results)")
     out += ["", "## GEMM peers (opdev_cuda_gemm_peers)", ""]

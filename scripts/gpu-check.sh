@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check of the cuda backend (issue #4), for a fresh lent GPU machine with a copy of the working tree:
-# builds (Release, CUDA for the GPU it finds, all cores), runs the cuda conformance suite (full), the op
-# benchmarks on the device beside their PyTorch peers and the GEMM peers, and the synthetic Qwen3-0.6B-shaped
+# builds (Release, CUDA for the GPU it finds, all cores), runs the cuda conformance suite (full, and
+# paged_attention once more with exact P: OPDEV_CUDA_ATTN_P=split), the op benchmarks on the device beside
+# their PyTorch peers (paged_attention in both P modes) and the GEMM peers, and the synthetic Qwen3-0.6B-shaped
 # and reduced-MoE models on the GPU (logits against the cpu backend, op-by-op compare, prompt / decode
 # tokens/s against the decode floor), and writes OUT_DIR/report.md with a summary against each target of the
 # issue, plus the CSVs and the logs.
@@ -281,10 +282,13 @@ stage_conformance() {
   (( lim > 420 )) && lim=420
   if (( lim < 10 )); then STAGE_NOTE="no time left in the budget"; CONFORMANCE_RC=124; return 124; fi
   log "conformance: $(echo "$ops" | wc -w) ops, $par at a time, at most $lim s"
-  # The heaviest ops first, so that the last ones to start are short.
-  printf '%s\n' linear paged_attention grouped_matmul linear_w8a8 grouped_matmul_w8a8 $ops | awk '!seen[$0]++' |
-    OPDEV="$OPDEV" DIR="$dir" LIM="$lim" xargs -P "$par" -I{} sh -c \
-      'timeout --kill-after=10 "$LIM" "$OPDEV" check --backend cuda --op "$1" > "$DIR/$1.txt" 2> "$DIR/$1.err"; echo $? > "$DIR/$1.rc"' _ {}
+  # The heaviest ops first, so that the last ones to start are short. paged_attention@split: that op once
+  # more with exact P in the tensor-core kernel (OPDEV_CUDA_ATTN_P=split; the suite runs the default).
+  printf '%s\n' linear paged_attention paged_attention@split grouped_matmul linear_w8a8 grouped_matmul_w8a8 $ops |
+    awk '!seen[$0]++' | OPDEV="$OPDEV" DIR="$dir" LIM="$lim" xargs -P "$par" -I{} sh -c \
+      'op=${1%@split}; p=rounded; [ "$op" != "$1" ] && p=split
+       OPDEV_CUDA_ATTN_P=$p timeout --kill-after=10 "$LIM" "$OPDEV" check --backend cuda --op "$op" > "$DIR/$1.txt" 2> "$DIR/$1.err"
+       echo $? > "$DIR/$1.rc"' _ {}
   # Merge: one header, every op's rows, the summed counts; an op without its summary line counts as failed.
   local p=0 f=0 k=0 op r line noresult=""
   {
@@ -306,11 +310,20 @@ stage_conformance() {
     p=$(( p + $2 )); f=$(( f + $4 )); k=$(( k + $6 ))
   done
   echo "conformance: $p passed, $f failed, $k skipped${noresult:+ (no result from:$noresult)}" >> "$WORK/conformance.txt"
-  cat "$dir"/*.err 2>/dev/null | tr '\r' '\n' | grep -E '^FAIL' > "$WORK/conformance_failures.txt"
+  # The exact-P run of paged_attention on its own (not in the sums above).
+  local split_line split_failed=""
+  cp -f "$dir/paged_attention@split.txt" "$WORK/conformance_attn_p_split.txt" 2>/dev/null
+  split_line=$(grep -E '^conformance: [0-9]+ passed' "$dir/paged_attention@split.txt" 2>/dev/null | tail -1)
+  if [ -z "$split_line" ] || ! echo "$split_line" | grep -q ' 0 failed'; then split_failed=1; fi
+  { for op in $ops; do cat "$dir/$op.err" 2>/dev/null; done | tr '\r' '\n' | grep -E '^FAIL'
+    tr '\r' '\n' < "$dir/paged_attention@split.err" 2>/dev/null | grep -E '^FAIL' | sed 's/^FAIL/FAIL (P split)/'
+  } > "$WORK/conformance_failures.txt"
   cat "$dir"/*.err > "$WORK/logs/conformance.log" 2>/dev/null
   STAGE_NOTE="conformance: $p passed, $f failed, $k skipped${noresult:+; no result from:$noresult}"
+  STAGE_NOTE="$STAGE_NOTE; paged_attention with OPDEV_CUDA_ATTN_P=split: ${split_line#conformance: }"
+  [ -z "$split_line" ] && STAGE_NOTE="${STAGE_NOTE}no result (exit $(cat "$dir/paged_attention@split.rc" 2>/dev/null || echo none))"
   if grep -qxE '124|137' "$dir"/*.rc 2>/dev/null; then rc=124
-  elif (( f > 0 )) || [ -n "$noresult" ]; then rc=1
+  elif (( f > 0 )) || [ -n "$noresult" ] || [ -n "$split_failed" ]; then rc=1
   else rc=0; fi
   CONFORMANCE_RC=$rc
   return $rc
@@ -332,6 +345,15 @@ stage_bench() {
   local failed
   failed=$(grep -c 'FAILED' "$WORK/bench.txt" 2>/dev/null)
   STAGE_NOTE="$(rows "$WORK/bench.csv") rows, ${failed:-0} failed cases$(grep -m1 'not run' "$WORK/bench.txt" | sed 's/^(/; /; s/)$//')"
+  # paged_attention once more with exact P (OPDEV_CUDA_ATTN_P=split), for the report's side-by-side.
+  lim=$(( $(remaining) - 60 ))
+  (( lim > 45 )) && lim=45
+  if (( lim >= 10 )); then
+    OPDEV_CUDA_ATTN_P=split limited $(( lim + 30 )) "$OPDEV" bench --backend cuda --op paged_attention --dtype "$DTYPES" \
+      --min-time "$MIN_TIME" --budget "$lim" --csv "$WORK/bench_attn_p_split.csv" > "$WORK/bench_attn_p_split.txt" \
+      2>> "$WORK/logs/bench.log"
+    STAGE_NOTE="$STAGE_NOTE; paged_attention with split P: $(rows "$WORK/bench_attn_p_split.csv") rows (exit $?)"
+  fi
   return $rc
 }
 

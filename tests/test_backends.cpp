@@ -1,5 +1,5 @@
 // Backend tables: every slot of ops.def is filled on ref and cpu; each cpu ISA this machine runs is
-// selectable, and so is the bf16 gemm kernel of the avx512 kernels. (Numeric correctness is the conformance
+// selectable, and so is the bf16 gemm kernel of the avx512 kernels; the cuda attention's P V mode. (Numeric correctness is the conformance
 // suite's job: ctest runs it with each bf16 gemm kernel, conformance_cpu_bf16_gemm_*.)
 #include <gtest/gtest.h>
 
@@ -89,6 +89,41 @@ TEST(Backends, CpuBf16GemmSelection) {
   __builtin_cpu_init();
   EXPECT_EQ(state_for("avx512", nullptr), __builtin_cpu_is("intel") ? "avx512, bf16 gemm fma" : "avx512, bf16 gemm pairs");
 #endif
+}
+
+// OPDEV_CUDA_ATTN_P picks the P V product of the cuda tensor-core attention (rounded, the default, or
+// split); anything else is refused before the device is opened, so this runs without a GPU too. With a GPU,
+// describe() names the mode.
+TEST(Backends, CudaAttnPSelection) {
+  const Backend* cuda = find_backend("cuda");
+  if (!cuda) GTEST_SKIP() << "this build has no cuda backend";
+  auto state_for = [&](const char* choice) -> std::string {
+    if (choice) setenv("OPDEV_CUDA_ATTN_P", choice, 1);
+    else unsetenv("OPDEV_CUDA_ATTN_P");
+    void* state = nullptr;
+    std::string d;
+    try {
+      if (cuda->create_state(0, &state) == OPDEV_STATUS_SUCCESS) {
+        d = cuda->describe(state);
+        cuda->destroy_state(state);
+      }
+    } catch (const std::exception& e) {
+      d = std::string("error: ") + e.what();
+    }
+    unsetenv("OPDEV_CUDA_ATTN_P");
+    return d;
+  };
+  const std::string bad = state_for("exact");
+  EXPECT_NE(bad.find("OPDEV_CUDA_ATTN_P='exact'"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("rounded"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("split"), std::string::npos) << bad;
+  const bool gpu = cuda->available(0);
+  for (const char* choice : {"rounded", "split"}) {
+    const std::string d = state_for(choice);
+    if (gpu) EXPECT_NE(d.find(std::string("attention P ") + choice), std::string::npos) << d;
+    else EXPECT_NE(d.find("no CUDA device"), std::string::npos) << choice << ": " << d;  // got past the variable
+  }
+  if (gpu) EXPECT_NE(state_for(nullptr).find("attention P rounded"), std::string::npos);
 }
 
 }  // namespace

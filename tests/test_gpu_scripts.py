@@ -90,6 +90,9 @@ class Report(unittest.TestCase):
             w = csv.writer(f)
             w.writerow(torch_peers.COLUMNS)
             w.writerows(torch_rows)
+        write(os.path.join(tmp, "bench_attn_p_split.csv"), BENCH_HEADER + "\n" +
+              'paged_attention,qwen3-0.6b,8192,"prefill B=1 q=8192 kv=8192",bfloat16,1350,10,330000,0,0.4,0.4,3000,790000,copy,790000,1,\n')
+        write(os.path.join(tmp, "conformance_attn_p_split.txt"), "op dtype passed\nconformance: 30 passed, 0 failed, 0 skipped\n")
         write(os.path.join(tmp, "gemm_peers.csv"), "shape,opdev_us,cublas_loop_us\nR=4096,60,150\n")
         write(os.path.join(tmp, "models.jsonl"), json.dumps({"model": "qwen3-0.6b", "a": "cuda:bfloat16", "b": "cpu:float32",
                                                             "positions": 48, "nmse": 4e-4, "top1": 0.94, "max_abs": 0.3,
@@ -124,6 +127,9 @@ class Report(unittest.TestCase):
         self.assertIn("cublas_loop_us", text)
         self.assertIn("| qwen3-0.6b | cuda:bfloat16 | cpu:float32 | 48 | 0.0004 | 94% |", text)
         self.assertIn("roofline: copy 3000 GB/s", text)
+        # The attention P modes side by side: 1350 us split against 900 us rounded; the split suite's summary.
+        self.assertIn("| qwen3-0.6b | prefill B=1 q=8192 kv=8192 | bfloat16 | 900 | 1350 | 1.50x |", text)
+        self.assertIn("exact P (OPDEV_CUDA_ATTN_P=split): conformance: 30 passed, 0 failed", text)
 
     def test_report_with_nothing(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -174,7 +174,11 @@ typedef enum opdev_memcpy_kind {
   OPDEV_MEMCPY_MAX_ENUM = 0x7FFFFFFF
 } opdev_memcpy_kind;
 
-/* Synchronous copy between host memory and the context's device. */
+/* Copy between host memory and the context's device. Synchronous for the host: on return, src may be
+ * reused and (device to host) dst holds the data. Ordered with the context's ops: ops issued later on
+ * this context see the copied data. A device backend may queue a host-to-device or device-to-device copy
+ * on the context's own stream (cuda: host-to-device up to 1 MiB through pinned staging, and every
+ * device-to-device copy), so other streams or libraries that read dst call opdev_synchronize first. */
 OPDEV_API opdev_status opdev_memcpy(opdev_context* ctx, void* dst, const void* src, size_t nbytes,
                                     opdev_memcpy_kind kind);
 

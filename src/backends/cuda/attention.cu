@@ -26,12 +26,13 @@
 //    two tiles ahead) with cp.async into double-buffered, XOR-swizzled shared memory; S = Q K^T with
 //    mma.sync m16n8k16 (float32 accumulation, ldmatrix fragments), online softmax in registers (exp2f,
 //    log2 e folded into one fma), causal tiles past the tile's last visible key skipped and only diagonal /
-//    tail tiles masked. P V on tensor cores: written when the contract kept P in float32 (one bf16 / f16
-//    rounding of P failed that bound by far; docs/OPS.md now allows it), so P is split into 3 bf16 terms
-//    (hi + mid + lo, 24 bits) or 2 f16 terms (22 bits; P is scaled by 2^15 so that small weights stay
-//    normal, the scale cancels in out = acc / l) and each term is multiplied with V. f16 sums each 32 keys'
-//    P V in fresh registers before adding it to the output in float32 (the tensor cores' truncating
-//    accumulation would otherwise err relative to the running output, visible at f16's tolerance). Head dim
+//    tail tiles masked. P V on tensor cores, in the context's AttnP mode (cuda_common.cuh): by default P is
+//    rounded to the dtype once, as FlashAttention-2 does (docs/OPS.md's bound adds that rounding); with
+//    OPDEV_CUDA_ATTN_P=split it is split into 3 bf16 terms (hi + mid + lo, 24 bits) or 2 f16 terms (22
+//    bits), each multiplied with V, so P stays exact. f16 scales P by 2^15 so that small weights stay
+//    normal (the scale cancels in out = acc / l) and sums each 32 keys' P V in fresh registers before
+//    adding it to the output in float32 (the tensor cores' truncating accumulation would otherwise err
+//    relative to the running output, visible at f16's tolerance). Head dim
 //    256 runs two blocks per tile (grid z), each owning 128 output columns and recomputing S, so the output
 //    accumulator fits in registers. The output tile is staged through shared memory for 16-byte stores.
 //  - Long sequences otherwise (float32, other head dims, unaligned views): attn_simt_kernel without
@@ -591,18 +592,20 @@ __device__ __forceinline__ void mma16816<f16>(float (&d)[4], const uint32_t (&a)
 __device__ __forceinline__ uint16_t bits16(bf16 x) { return __bfloat16_as_ushort(x); }
 __device__ __forceinline__ uint16_t bits16(f16 x) { return __half_as_ushort(x); }
 
-// P terms per dtype: bf16 hi + mid + lo (8 + 8 + 8 bits), f16 hi + lo (11 + 11 bits, P scaled by 2^15).
+// P as 16-bit terms per dtype. f16 scales P by 2^15 so that small weights stay normal (the scale cancels in
+// out = acc / l). Split (exact P): bf16 hi + mid + lo (8 + 8 + 8 bits), f16 hi + lo (11 + 11 bits).
+// Rounded (FlashAttention-2): one term, P rounded to the dtype once (docs/OPS.md allows it).
 template <class T>
 struct PTerms;
 template <>
 struct PTerms<bf16> {
-  static constexpr int n = 3;
+  static constexpr int split = 3;
   static constexpr float shift = 0.0f;
   static constexpr float unscale = 1.0f;
 };
 template <>
 struct PTerms<f16> {
-  static constexpr int n = 2;
+  static constexpr int split = 2;
   static constexpr float shift = 15.0f;
   static constexpr float unscale = 1.0f / 32768.0f;  // 2^-shift
 };
@@ -638,9 +641,11 @@ constexpr size_t tc_smem_bytes() {
   return (size_t(kTcRows + 2 * BN) * D + size_t(2 * BN) * tc_out_cols<D>()) * sizeof(T);
 }
 
-template <class T, int D, int BN>
+// NT: 16-bit terms of P in the P V product (1: P rounded; PTerms<T>::split: exact).
+template <class T, int D, int BN, int NT>
 __global__ void __launch_bounds__(kThreads) attn_tc_kernel(Common c) {
-  constexpr int BM = kTcRows, DO = tc_out_cols<D>(), CH = D / 8, CHV = DO / 8, NT = PTerms<T>::n;
+  constexpr int BM = kTcRows, DO = tc_out_cols<D>(), CH = D / 8, CHV = DO / 8;
+  static_assert(NT == 1 || NT == PTerms<T>::split, "P terms");
   constexpr int NTILE = BN / 8, KCH = BN / 16, DT = DO / 8;
   constexpr int KC = 2;  // k-chunks (16 keys) per P V pass: bounds the live P registers
   // bf16's tolerance is far above the tensor cores' truncating accumulation error: accumulate into O.
@@ -908,10 +913,10 @@ __global__ void __launch_bounds__(kThreads) attn_tc_kernel(Common c) {
 
 // ---- host ---------------------------------------------------------------------------------------------
 
-template <class T, int D, int BN>
-void launch_tc(ExecContext& ex, const Common& c, unsigned grid_x) {
+template <class T, int D, int BN, int NT>
+void launch_tc_nt(ExecContext& ex, const Common& c, unsigned grid_x) {
   constexpr size_t smem = tc_smem_bytes<T, D, BN>();
-  auto kernel = attn_tc_kernel<T, D, BN>;
+  auto kernel = attn_tc_kernel<T, D, BN, NT>;
   // Raise the kernel's dynamic shared-memory limit once per device (a bit per device id < 64).
   static std::atomic<unsigned long long> done{0};
   const int device = state(ex).device;
@@ -923,6 +928,13 @@ void launch_tc(ExecContext& ex, const Common& c, unsigned grid_x) {
   }
   kernel<<<dim3(grid_x, unsigned(c.Hq), unsigned(D / tc_out_cols<D>())), kThreads, smem, stream(ex)>>>(c);
   OPDEV_CUDA_CHECK_LAUNCH();
+}
+
+// The context's P V precision (CudaState::attn_p, OPDEV_CUDA_ATTN_P).
+template <class T, int D, int BN>
+void launch_tc(ExecContext& ex, const Common& c, unsigned grid_x) {
+  if (state(ex).attn_p == AttnP::Split) return launch_tc_nt<T, D, BN, PTerms<T>::split>(ex, c, grid_x);
+  launch_tc_nt<T, D, BN, 1>(ex, c, grid_x);
 }
 
 template <class T>

@@ -9,6 +9,7 @@
 
 #include "backends/cuda/cuda_common.cuh"
 #include "core/context.h"
+#include "core/env.h"
 #include "core/logging.h"
 
 namespace opdev::cuda {
@@ -66,7 +67,19 @@ void destroy(CudaState* s) {
   delete s;
 }
 
+// The attention P V precision (AttnP in cuda_common.cuh): OPDEV_CUDA_ATTN_P, else Rounded. Read before the
+// device is opened, so a bad value is reported on any machine.
+AttnP choose_attn_p() {
+  const std::string want = env_string("OPDEV_CUDA_ATTN_P");
+  if (want.empty() || want == "rounded") return AttnP::Rounded;
+  if (want == "split") return AttnP::Split;
+  fail(OPDEV_STATUS_INVALID_ARGUMENT, "OPDEV_CUDA_ATTN_P='", want,
+       "' is not an attention P V mode: rounded (P rounded to bf16 / f16, FlashAttention-2) or split (exact P in "
+       "16-bit terms); unset it for the default (rounded)");
+}
+
 opdev_status create_state(int device_id, void** out) {
+  const AttnP attn_p = choose_attn_p();
   const int n = device_count();
   if (n == 0)
     fail(OPDEV_STATUS_NOT_FOUND, "cuda: no CUDA device is visible (driver missing, or CUDA_VISIBLE_DEVICES empty); use --backend cpu");
@@ -75,6 +88,7 @@ opdev_status create_state(int device_id, void** out) {
   auto* s = new CudaState;
   try {
     s->device = device_id;
+    s->attn_p = attn_p;
     OPDEV_CUDA_CHECK(cudaSetDevice(device_id));
     OPDEV_CUDA_CHECK(cudaGetDeviceProperties(&s->prop, device_id));
     OPDEV_CUDA_CHECK(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
@@ -98,7 +112,8 @@ opdev_status create_state(int device_id, void** out) {
     }
     OPDEV_CUDA_CHECK(cudaStreamSynchronize(s->stream));
     s->description = cat(s->prop.name, " (sm_", s->prop.major, s->prop.minor, ", device ", device_id, ", ",
-                         s->prop.multiProcessorCount, " SMs, ", (s->prop.totalGlobalMem >> 20), " MiB)");
+                         s->prop.multiProcessorCount, " SMs, ", (s->prop.totalGlobalMem >> 20), " MiB)",
+                         attn_p == AttnP::Split ? ", attention P split" : ", attention P rounded");
     log(LogLevel::Debug, "cuda backend: ", s->description);
   } catch (...) {
     destroy(s);

@@ -29,8 +29,17 @@
 
 namespace opdev::cuda {
 
+// The P V product of the tensor-core attention kernel (bf16 / f16 prefill), chosen per context
+// (OPDEV_CUDA_ATTN_P=rounded|split, default rounded; backend.cu):
+//  - Rounded: P rounded to the dtype once, one tensor-core product (FlashAttention-2; docs/OPS.md's bound
+//    on paged_attention covers that rounding).
+//  - Split: P split into exact 16-bit terms (3 for bf16, 2 for f16), as many products: float32 P, at up to
+//    twice the tensor-core work of the kernel. For precision comparisons.
+enum class AttnP { Rounded, Split };
+
 struct CudaState {
   int device = 0;
+  AttnP attn_p = AttnP::Rounded;
   cudaStream_t stream = nullptr;
   cudaDeviceProp prop{};
   void* blaslt = nullptr;          // cublasLtHandle_t (opaque here: only matmul files include cuBLAS)

@@ -17,6 +17,10 @@
 // the bias in float32 before its one rounding as well. M, N and K must fit int32 (at most
 // 2^31 - 1025, UNSUPPORTED otherwise).
 //
+// Split-K: bf16 / f16 problems only see split-K algorithms that keep the partial sums in float32
+// (CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE); INPLACE and OUTPUT_TYPE would round each partial sum to the
+// output dtype (and may overflow f16 where the whole sum does not).
+//
 // Deterministic mode (ex.deterministic) for linear: the heuristic only sees algorithms without split-K
 // (CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK = CUBLASLT_REDUCTION_SCHEME_NONE, and results that still
 // report CUBLASLT_ALGO_CONFIG_SPLITK_NUM > 1 are skipped), and the algorithm is pinned per (N, K, dtype,
@@ -707,6 +711,18 @@ bool splits_k(const cublasLtMatmulAlgo_t& algo) {
   return splitk > 1;
 }
 
+// Does the algorithm's split-K keep partial sums in the output type (INPLACE reduces in the output buffer,
+// OUTPUT_TYPE in workspace of the output type)? For bf16 / f16 that rounds every partial sum, which the
+// contract (float32 accumulation, one rounding at the end) does not allow.
+bool reduces_in_output_type(const cublasLtMatmulAlgo_t& algo) {
+  uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_NONE;
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme),
+                                           &written) != CUBLAS_STATUS_SUCCESS)
+    return false;
+  return (scheme & (CUBLASLT_REDUCTION_SCHEME_INPLACE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE)) != 0 && splits_k(algo);
+}
+
 LtPlan run_heuristic(cublasLtHandle_t h, LtProblem& pr, const LtKey& k, size_t ws_bytes) {
   cublasLtMatmulPreferenceOpaque_t pref_mem;
   cublasLtMatmulPreference_t pref = &pref_mem;
@@ -720,8 +736,13 @@ LtPlan run_heuristic(cublasLtHandle_t h, LtProblem& pr, const LtKey& k, size_t w
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
   for (int i = 0; i < 4; ++i)
     OPDEV_CUBLASLT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, which[i], &al[i], sizeof(al[i])));
-  if (k.det) {
-    const uint32_t mask = CUBLASLT_REDUCTION_SCHEME_NONE;
+  // Deterministic: no split-K. bf16 / f16: split-K only with float32 partial sums (COMPUTE_TYPE), as
+  // PyTorch does when reduced-precision reductions are not allowed. float32: any scheme (its output type is
+  // the compute type).
+  const bool half = DType(k.dtype) != DType::F32;
+  if (k.det || half) {
+    const uint32_t mask = k.det ? uint32_t(CUBLASLT_REDUCTION_SCHEME_NONE)
+                                : uint32_t(CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE);
     OPDEV_CUBLASLT_CHECK(
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &mask, sizeof(mask)));
   }
@@ -735,6 +756,7 @@ LtPlan run_heuristic(cublasLtHandle_t h, LtProblem& pr, const LtKey& k, size_t w
   for (int i = 0; i < found; ++i) {
     if (res[i].state != CUBLAS_STATUS_SUCCESS || res[i].workspaceSize > ws_bytes) continue;
     if (k.det && splits_k(res[i].algo)) continue;
+    if (half && reduces_in_output_type(res[i].algo)) continue;
     plan.ok = true;
     plan.algo = res[i].algo;
     plan.workspace = res[i].workspaceSize;
@@ -908,7 +930,10 @@ opdev_status grouped_matmul(ExecContext& ex, const grouped_matmul_args& a) {
   const int64_t item = int64_t(a.x.itemsize()), vec = 16 / item;
   p.out_pairs = reinterpret_cast<uintptr_t>(a.out.data) % uintptr_t(2 * item) == 0 && (R <= 1 || p.ldo % 2 == 0);
   // 16-byte vectors (cp.async chunks, gemv loads) along K of every row of x and of every expert's rows.
-  const bool vec_ok = K % vec == 0 && aligned16(a.x.data) && aligned16(a.weight.data) && (R <= 1 || p.ldx % vec == 0) &&
+  // Deterministic mode requires the row stride even for one row, so that the kernel (and the bits of a
+  // row) does not depend on how many rows the call has.
+  const bool vec_ok = K % vec == 0 && aligned16(a.x.data) && aligned16(a.weight.data) &&
+                      ((R <= 1 && !ex.deterministic) || p.ldx % vec == 0) &&
                       (N <= 1 || p.w_ns % vec == 0) && (E <= 1 || p.w_es % vec == 0);
   const bool gemv = vec_ok && !ex.deterministic && R <= kGemvRowsPerExpert * E;
   const bool tensor_cores = vec_ok && a.x.dtype != DType::F32 && s.prop.major >= 8;
