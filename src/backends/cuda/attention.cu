@@ -18,7 +18,10 @@
 //    the block writes out / lse; otherwise it writes (max, sum, unnormalised acc) per row and split to
 //    scratch and attn_combine_kernel reduces the splits in split order. The split comes from the SM count
 //    and the kv bound; in deterministic mode kpb is fixed (kDetKeysPerSplit), so a row's bits do not
-//    depend on the batch (one split gives the same bits as the combine of one).
+//    depend on the batch (one split gives the same bits as the combine of one). The price: the split
+//    count, and the float32 partials in scratch (items x kv heads x splits x rows x head_dim), follow the
+//    block table's width rather than the real kv lengths: a 512-sequence decode over a 131072-key wide
+//    table at Hk = 8, G = 8, D = 128 needs 1 GiB (OUT_OF_MEMORY where the device lacks it).
 //  - Long sequences (q_len > 8), bf16 / f16 with head_dim 64, 128 or 256 and 16-byte aligned rows:
 //    FlashAttention-2 style tensor-core kernel (attn_tc_kernel). A block = 4 warps handles 64 query rows
 //    (16 per warp) of one query head; K/V tiles of BN keys (64; 32 for head_dim 256) are gathered from the
