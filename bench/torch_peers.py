@@ -15,7 +15,8 @@ cannot run at that shape is a row with an empty torch_us and the error in `note`
 op (grouped_matmul_w8a8) is a row with peer "none".
 
 The peers (eager PyTorch, what a model written in PyTorch runs):
-  linear            F.linear(x, w) (= torch.matmul(x, w.T), cuBLAS)
+  linear            F.linear(x, w) (= torch.matmul(x, w.T), cuBLAS); as an extra, the same with bf16 / f16
+                    split-K reductions disallowed (opdev's float32 accumulation contract)
   linear_w8a8       torch._int_mm(x, w.T) + the float32 scale epilogue (where _int_mm takes the shape)
   quantize_int8     amax / 127, divide, round, clamp, to int8 (composed)
   grouped_matmul    per-expert F.linear loop over the expert row ranges (out=); torch._grouped_mm as an extra
@@ -29,9 +30,10 @@ The peers (eager PyTorch, what a model written in PyTorch runs):
   reshape_and_cache index_copy_ of k and v rows into the flattened paged caches
   paged_attention   F.scaled_dot_product_attention over a contiguous cache: decode [B, Hq, 1, D] against
                     [B, Hk, kv, D] (enable_gqa), prefill causal [1, Hq, T, D] (the closest peer: torch has no
-                    paged attention)
+                    paged attention); prefill also under each SDPA backend (flash, cuDNN, efficient) as extras
   moe_gating_topk   softmax + topk (+ renormalise); DeepSeek's grouped sigmoid composed
-  moe_permute       stable argsort of the expert ids, gather of the rows, bincount + cumsum for the offsets
+  moe_permute       stable argsort of the expert ids, gather of the rows, scatter_add_ counts + cumsum for the
+                    offsets (bincount would synchronise with the host)
   moe_unpermute     index_copy_ back to token order, weighted sum over the k rows
   sample            greedy: argmax; top-k / top-p: topk or sort, softmax, cumsum mask, exponential race
                     (multinomial-free, as vLLM samples)
@@ -43,7 +45,9 @@ Exit status: 0 written (peers that failed are rows with a note); 3 PyTorch with 
 """
 
 import argparse
+import contextlib
 import csv
+import importlib
 import math
 import statistics
 import sys
@@ -167,9 +171,27 @@ class Peers:
 
     # -- matmul --
 
+    def fp32_reductions(self):
+        """A context in which cuBLAS may not reduce split-K partial sums in bf16 / f16 (PyTorch allows it by
+        default; opdev's contract does not)."""
+        m = self.torch.backends.cuda.matmul
+
+        @contextlib.contextmanager
+        def ctx():
+            old = (m.allow_bf16_reduced_precision_reduction, m.allow_fp16_reduced_precision_reduction)
+            m.allow_bf16_reduced_precision_reduction = False
+            m.allow_fp16_reduced_precision_reduction = False
+            try:
+                yield
+            finally:
+                m.allow_bf16_reduced_precision_reduction, m.allow_fp16_reduced_precision_reduction = old
+
+        return ctx
+
     def peer_linear(self, case):
         x, w = self.make(case, "x"), self.make(case, "weight", 0.05)
-        return [("F.linear", lambda: self.F.linear(x, w))]
+        run = lambda: self.F.linear(x, w)  # noqa: E731
+        return [("F.linear", run), ("F.linear, float32 split-K reductions (opdev's contract)", run, self.fp32_reductions())]
 
     def peer_linear_w8a8(self, case):
         torch = self.torch
@@ -343,11 +365,28 @@ class Peers:
         sdpa = self.F.scaled_dot_product_attention
         try:
             sdpa(q, k, v, is_causal=causal, enable_gqa=True)
-            return [("F.sdpa (enable_gqa, contiguous cache)", lambda: sdpa(q, k, v, is_causal=causal, enable_gqa=True))]
+            run, name = (lambda: sdpa(q, k, v, is_causal=causal, enable_gqa=True)), "F.sdpa (enable_gqa, contiguous cache)"
         except TypeError:
             # An older PyTorch without enable_gqa: repeat the kv heads once, outside the timed call.
             kr, vr = k.repeat_interleave(hq // hk, dim=1), v.repeat_interleave(hq // hk, dim=1)
-            return [("F.sdpa (kv heads repeated, contiguous cache)", lambda: sdpa(q, kr, vr, is_causal=causal))]
+            run, name = (lambda: sdpa(q, kr, vr, is_causal=causal)), "F.sdpa (kv heads repeated, contiguous cache)"
+        peers = [(name, run)]
+        # Prefill: SDPA's backends one by one as extra peers (the primary is PyTorch's own choice).
+        attention = self.sdpa_backends()
+        if causal and attention is not None:
+            for backend in ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION"):
+                kind = getattr(attention.SDPBackend, backend, None)
+                if kind is not None:
+                    peers.append(("%s, backend %s" % (name, backend), run, lambda kind=kind: attention.sdpa_kernel(kind)))
+        return peers
+
+    def sdpa_backends(self):
+        """torch.nn.attention (sdpa_kernel, SDPBackend; PyTorch 2.3 and later), or None."""
+        try:
+            mod = importlib.import_module("torch.nn.attention")
+        except Exception:  # not there, or torch is a stand-in without submodules
+            mod = getattr(getattr(self.torch, "nn", None), "attention", None)
+        return mod if mod is not None and hasattr(mod, "sdpa_kernel") and hasattr(mod, "SDPBackend") else None
 
     # -- MoE --
 
@@ -393,11 +432,14 @@ class Peers:
             flat = ids.view(-1)
             order = torch.argsort(flat, stable=True)
             permuted = x.index_select(0, order // k)
+            # scatter_add_, not bincount: bincount on CUDA reads min / max back to the host (two syncs).
+            counts = torch.zeros(experts, device=self.device, dtype=torch.int64).scatter_add_(0, flat.long(), ones)
             offsets = torch.zeros(experts + 1, device=self.device, dtype=torch.int64)
-            offsets[1:] = torch.cumsum(torch.bincount(flat, minlength=experts), 0)
+            offsets[1:] = torch.cumsum(counts, 0)
             return permuted, offsets, order.to(torch.int32)
 
-        return [("stable argsort + gather + bincount", run)]
+        ones = torch.ones(tokens * k, device=self.device, dtype=torch.int64)
+        return [("stable argsort + gather + scatter_add_ counts", run)]
 
     def peer_moe_unpermute(self, case):
         torch = self.torch
@@ -452,27 +494,27 @@ class Peers:
 
 
 def time_us(torch, fn, min_time):
-    """Median microseconds per call: batches of calls between two CUDA events, doubled until a batch takes
-    1 ms (those ramp batches are not kept), repeated until min_time has passed and 5 batches were kept."""
+    """Median microseconds per call, measured as opdev's bench measures a device (bench/runner.cpp): a batch
+    of calls queued back to back and one torch.cuda.synchronize, timed by the host clock; batches double
+    until one takes 1 ms (those ramp batches are not kept), repeated until min_time has passed and 5
+    batches were kept."""
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
-    start_ev, end_ev = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     times = []
     batch = 1
-    t0 = time.perf_counter()
+    t_start = time.perf_counter()
     while True:
-        start_ev.record()
+        t0 = time.perf_counter()
         for _ in range(batch):
             fn()
-        end_ev.record()
-        end_ev.synchronize()
-        ms = float(start_ev.elapsed_time(end_ev))
+        torch.cuda.synchronize()
+        ms = (time.perf_counter() - t0) * 1e3
         if ms < 1.0 and batch < (1 << 20):
             batch *= 2
             continue
         times.append(ms * 1e3 / batch)
-        if (time.perf_counter() - t0 > min_time and len(times) >= 5) or len(times) > 10000:
+        if (time.perf_counter() - t_start > min_time and len(times) >= 5) or len(times) > 10000:
             break
     return statistics.median(times)
 
@@ -535,9 +577,11 @@ def main(argv=None):
             continue
         if not built:
             writer.writerow(key + ["", "none", 1, "no PyTorch peer for this op"])
-        for j, (name, fn) in enumerate(built):
+        for j, peer in enumerate(built):
+            name, fn = peer[0], peer[1]
             try:
-                us = time_us(torch, fn, args.min_time)
+                with (peer[2]() if len(peer) > 2 else contextlib.nullcontext()):  # a setting the peer runs under
+                    us = time_us(torch, fn, args.min_time)
                 writer.writerow(key + ["%.3f" % us, name, 1 if j == 0 else 0, ""])
             except Exception as e:
                 msg = str(e).splitlines()[0] if str(e) else ""

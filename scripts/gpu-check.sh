@@ -280,6 +280,11 @@ stage_conformance() {
   (( par > 8 )) && par=8
   lim=$(( $(remaining) - 20 ))
   (( lim > 420 )) && lim=420
+  # With measuring stages still to come in this call, at most half of what is left (split the check over
+  # two calls, GPU_CHECK_STAGES=build,conformance then the rest, to give the suite the whole budget).
+  if want bench || want peers || want torch || want models; then
+    (( lim > $(remaining) / 2 )) && lim=$(( $(remaining) / 2 ))
+  fi
   if (( lim < 10 )); then STAGE_NOTE="no time left in the budget"; CONFORMANCE_RC=124; return 124; fi
   log "conformance: $(echo "$ops" | wc -w) ops, $par at a time, at most $lim s"
   # The heaviest ops first, so that the last ones to start are short. paged_attention@split: that op once
@@ -352,7 +357,8 @@ stage_bench() {
     OPDEV_CUDA_ATTN_P=split limited $(( lim + 30 )) "$OPDEV" bench --backend cuda --op paged_attention --dtype "$DTYPES" \
       --min-time "$MIN_TIME" --budget "$lim" --csv "$WORK/bench_attn_p_split.csv" > "$WORK/bench_attn_p_split.txt" \
       2>> "$WORK/logs/bench.log"
-    STAGE_NOTE="$STAGE_NOTE; paged_attention with split P: $(rows "$WORK/bench_attn_p_split.csv") rows (exit $?)"
+    local rc_split=$?
+    STAGE_NOTE="$STAGE_NOTE; paged_attention with split P: $(rows "$WORK/bench_attn_p_split.csv") rows (exit $rc_split)"
   fi
   return $rc
 }
@@ -506,6 +512,8 @@ if [ -f "$BUILD/CMakeCache.txt" ] && grep -q "$CARRIED" "$BUILD/CMakeCache.txt";
 fi
 if want conformance && want models && gpu_present; then start_model_prep; fi
 run_stage conformance stage_conformance
+# The model preparation (make-model, cpu logits: host threads) must not run beside the timed stages.
+if want bench || want peers || want torch; then wait_model_prep; fi
 run_stage bench stage_bench
 run_stage peers stage_peers
 run_stage torch stage_torch

@@ -59,12 +59,17 @@ class Report(unittest.TestCase):
         write(os.path.join(tmp, "conformance.txt"), "op dtype passed\nconformance: 10 passed, 2 failed, 1 skipped\n")
         write(os.path.join(tmp, "conformance_failures.txt"), "FAIL   rms_norm  bfloat16  x  -- 'out': 3 of 10 elements out of tolerance\n")
         rows = [
-            # memory-bound large cases: one at 85%, one at 60% of the copy bandwidth
-            'rms_norm,qwen3-30b-a3b,16384,"x[16384,2048]",bfloat16,30.0,2550,0,0.85,0,0.85,3000,790000,copy,790000,1,',
+            # memory-bound large cases (>= 100 MB moved): one at 85%, one at 60% of the copy bandwidth; a
+            # 64 MB one at 50% and moe_gating_topk (not judged) at 20% do not count
+            'rms_norm,qwen3-30b-a3b,16384,"x[16384,2048]",bfloat16,60.0,2550,0,0.85,0,0.85,3000,790000,copy,790000,1,',
             'add,qwen3-30b-a3b,16384,"a, b, out[16384,2048]",bfloat16,70.0,1800,0,0.60,0,0.60,3000,790000,copy,790000,1,',
+            'rms_norm,qwen3-0.6b,16384,"x[16384,1024]",bfloat16,43.0,1500,0,0.50,0,0.50,3000,790000,copy,790000,1,',
+            'moe_gating_topk,deepseek-v3,4096,"logits[4096,256] k=8",bfloat16,4.0,600,0,0.20,0,0.20,3000,790000,copy,790000,1,',
             # linear: one within 10% of torch, one 30% slower
             'linear,qwen3-0.6b,512,"qkv_proj [512,1024]x[4096,1024]^T",bfloat16,10.5,900,400000,0.3,0.5,0.5,3000,790000,copy,790000,0,',
             'linear,qwen3-0.6b,1,"o_proj [1,2048]x[1024,2048]^T",bfloat16,13.0,320,320,0.1,0,0.1,3000,790000,copy,790000,0,',
+            # a launch-bound linear (torch < 10 us): reported, not judged
+            'linear,qwen3-0.6b,1,"router [1,2048]x[128,2048]^T",bfloat16,8.0,70,70,0.02,0,0.02,3000,790000,copy,790000,0,',
             # attention: prefill 8k faster than torch, decode 32k at 82% of the copy bandwidth
             'paged_attention,qwen3-0.6b,8192,"prefill B=1 q=8192 kv=8192",bfloat16,900,10,500000,0,0.6,0.6,3000,790000,copy,790000,1,',
             'paged_attention,qwen3-0.6b,1,"decode B=1 q=1 kv=32768",bfloat16,55,2460,600,0.82,0,0.82,3000,790000,copy,790000,1,',
@@ -79,12 +84,13 @@ class Report(unittest.TestCase):
         torch_rows = [
             ["linear", "qwen3-0.6b", "512", "qkv_proj [512,1024]x[4096,1024]^T", "bfloat16", "10.0", "F.linear", "1", ""],
             ["linear", "qwen3-0.6b", "1", "o_proj [1,2048]x[1024,2048]^T", "bfloat16", "10.0", "F.linear", "1", ""],
+            ["linear", "qwen3-0.6b", "1", "router [1,2048]x[128,2048]^T", "bfloat16", "4.0", "F.linear", "1", ""],
             ["paged_attention", "qwen3-0.6b", "8192", "prefill B=1 q=8192 kv=8192", "bfloat16", "1000", "F.sdpa", "1", ""],
             ["grouped_matmul", "qwen3-30b-a3b", "512", "moe gate_up R=4096 w[32,1536,2048] E=32 top-8", "bfloat16", "150",
              "per-expert F.linear loop", "1", ""],
             ["grouped_matmul", "qwen3-30b-a3b", "512", "moe gate_up R=4096 w[32,1536,2048] E=32 top-8", "bfloat16", "",
              "torch._grouped_mm", "0", "RuntimeError: not supported"],
-            ["rms_norm", "qwen3-30b-a3b", "16384", "x[16384,2048]", "bfloat16", "45", "composed (HF Qwen3RMSNorm)", "1", ""],
+            ["rms_norm", "qwen3-30b-a3b", "16384", "x[16384,2048]", "bfloat16", "90", "composed (HF Qwen3RMSNorm)", "1", ""],
         ]
         with open(os.path.join(tmp, "torch.csv"), "w", newline="") as f:
             w = csv.writer(f)
@@ -118,11 +124,15 @@ class Report(unittest.TestCase):
         self.assertEqual(targets["decode attention at long context (32k) >= 80% of copy bandwidth"], "met")
         self.assertEqual(targets["grouped_matmul faster than a per-expert cuBLAS loop (Qwen3-30B-A3B shapes)"], "met")
         self.assertEqual(targets["decode of the Qwen3-0.6B-shaped model at batch 1 >= 70% of the floor"], "not met")
-        # The op table joins the peers: rms_norm 45 us in torch vs 30 us in opdev is 1.50x.
+        # The op table joins the peers: rms_norm 90 us in torch vs 60 us in opdev is 1.50x.
         self.assertIn("1.50x", text)
+        self.assertIn("1 of 2 shapes (torch >= 10 us) within 10%", text)
+        self.assertIn("1 launch-bound shapes (torch < 10 us), not judged: median 2.00", text)
+        # Without opdev_cuda_gemm_peers' columns the grouped target falls back to the PyTorch loop, and says so.
+        self.assertIn("PyTorch per-expert F.linear loop (bench cases, E=32", text)
         self.assertIn("FAILED: OPDEV_STATUS_UNSUPPORTED", text)
         self.assertIn("torch._grouped_mm", text)  # the extra peer that could not run is listed
-        self.assertIn("1 of 2 large cases at or above 80%", text)
+        self.assertIn("1 of 2 cases moving >= 100 MB at or above 80%", text)
         self.assertIn("FAIL   rms_norm", text)
         self.assertIn("cublas_loop_us", text)
         self.assertIn("| qwen3-0.6b | cuda:bfloat16 | cpu:float32 | 48 | 0.0004 | 94% |", text)
@@ -130,6 +140,25 @@ class Report(unittest.TestCase):
         # The attention P modes side by side: 1350 us split against 900 us rounded; the split suite's summary.
         self.assertIn("| qwen3-0.6b | prefill B=1 q=8192 kv=8192 | bfloat16 | 900 | 1350 | 1.50x |", text)
         self.assertIn("exact P (OPDEV_CUDA_ATTN_P=split): conformance: 30 passed, 0 failed", text)
+
+    def test_grouped_target_from_the_gemm_peers(self):
+        """opdev_cuda_gemm_peers' rows (E = 128, a C++ cublasGemmEx loop) decide the grouped_matmul target when
+        they are there: one shape slower than the loop is "not met", whatever the PyTorch loop says."""
+        header = ("device,deterministic,shape,E,topk,N,K,T,R,active_experts,opdev_us,opdev_tflops,opdev_gbps,grouped_us,"
+                  "grouped_tflops,loop_us,loop_tflops,speedup_vs_grouped,speedup_vs_loop,check_err,check_ok\n")
+        rows = ['"H100",0,gate_up,128,8,1536,2048,1,8,8,20,0.1,500,25,0.1,60,0.1,1.25,3.0,1e-3,1\n',
+                '"H100",0,gate_up,128,8,1536,2048,4096,32768,128,900,200,700,1000,180,850,210,1.11,0.94,1e-3,1\n']
+        name = "grouped_matmul faster than a per-expert cuBLAS loop (Qwen3-30B-A3B shapes)"
+        with tempfile.TemporaryDirectory() as tmp:
+            self.make_work(tmp)
+            write(os.path.join(tmp, "gemm_peers.csv"), header + "".join(rows))
+            got = {r[0]: r for r in gpu_report.target_rows(gpu_report.Data(tmp))}[name]
+            self.assertEqual(got[1], "not met")
+            self.assertIn("1 of 2 shapes faster than the per-expert cublasGemmEx loop", got[2])
+            self.assertIn("worst 0.94x (gate_up T=4096)", got[2])
+            self.assertIn("cublasGemmGroupedBatchedEx: median 1.18x", got[2])
+            write(os.path.join(tmp, "gemm_peers.csv"), header + rows[0])
+            self.assertEqual({r[0]: r for r in gpu_report.target_rows(gpu_report.Data(tmp))}[name][1], "met")
 
     def test_report_with_nothing(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -243,6 +272,14 @@ class TorchPeers(unittest.TestCase):
         for r in rows:
             if r["peer"] != "none":
                 self.assertGreater(float(r["torch_us"]), 0)
+        # The extra peers that run under a setting: linear with float32 split-K reductions, prefill attention
+        # under each SDPA backend (prefill cases are in the real list only).
+        peers = {(r["op"], r["peer"], r["primary"]) for r in rows}
+        self.assertIn(("linear", "F.linear, float32 split-K reductions (opdev's contract)", "0"), peers)
+        if os.environ.get("OPDEV_CLI"):
+            for backend in ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION"):
+                self.assertTrue(any(op == "paged_attention" and p.endswith("backend " + backend) and pr == "0" for op, p, pr in peers),
+                                backend)
 
     def test_without_torch(self):
         with tempfile.TemporaryDirectory() as tmp:

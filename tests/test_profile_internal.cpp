@@ -1,11 +1,12 @@
-// Profiler internals: label keys, the roofline formulas, the in-place rule of the fusion finder, the quick
-// machine measurement.
+// Profiler internals: label keys, the roofline formulas, the cost estimates for index data on a device, the
+// in-place rule of the fusion finder, the quick machine measurement.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <vector>
 
 #include "opdev/opdev.hpp"
+#include "ops/cost_bounds.h"
 #include "profile/machine.h"
 #include "profile/recorder.h"
 #include "profile/report.h"
@@ -57,6 +58,29 @@ TEST(ProfileInternal, RooflineFormulas) {
 
 // q_norm writes q in place, rope reads and writes q and k in place (in/out arguments): one run, whose
 // intermediate is q (written by rms_norm, read by rope).
+// The estimates a device backend's cost formulas use (src/ops/cost_bounds.h) against a direct count of the
+// pairs (row i of a sequence with q rows and kv keys sees min(kv, max(0, kv - q + i + 1)) keys when causal).
+TEST(ProfileInternal, CostBoundsForDeviceIndexData) {
+  auto count = [](int64_t B, int64_t q, int64_t kv, bool causal) {
+    double pairs = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < q; ++i) pairs += causal ? double(std::min(kv, std::max<int64_t>(0, kv - q + i + 1))) : double(kv);
+    return pairs;
+  };
+  struct Shape {
+    int64_t B, q, kv;
+  };
+  for (const Shape& s : {Shape{1, 8192, 8192}, Shape{1, 512, 512}, Shape{4, 1, 4096}, Shape{3, 7, 100}, Shape{2, 300, 17},
+                         Shape{5, 1, 1}, Shape{1, 64, 0}})
+    for (bool causal : {false, true})
+      EXPECT_EQ(opdev::uniform_attention_pairs(s.B, s.B * s.q, double(s.kv), causal), count(s.B, s.q, s.kv, causal))
+          << "B " << s.B << " q " << s.q << " kv " << s.kv << " causal " << causal;
+  EXPECT_EQ(opdev::uniform_attention_pairs(0, 0, 128.0, true), 0.0);
+  EXPECT_EQ(opdev::expert_weight_share_bound(32, 8), 0.25);    // decode, top-8 of 32: 8 experts at most
+  EXPECT_EQ(opdev::expert_weight_share_bound(128, 4096), 1.0);  // prefill: every expert
+  EXPECT_EQ(opdev::expert_weight_share_bound(8, 0), 0.0);
+}
+
 TEST(ProfileInternal, FusionRunThroughInPlaceArguments) {
   opdev::Context ctx("cpu", 1);
   const int64_t T = 3, Hq = 2, Hk = 1, D = 8, QKV = (Hq + 2 * Hk) * D, P = 16;

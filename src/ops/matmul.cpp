@@ -1,4 +1,5 @@
 // Front-ends of linear and grouped_matmul: validate, then dispatch.
+#include "ops/cost_bounds.h"
 #include "ops/dispatch.h"
 #include "ops/expert_offsets.h"
 
@@ -76,8 +77,10 @@ OPDEV_API opdev_status opdev_grouped_matmul(opdev_context* ctx, const DLTensor* 
     c.disjoint(a.out, a.expert_offsets);
     if (c.host_visible()) check_expert_offsets(a.expert_offsets, R);
     auto cost = [&] {
-      // Only the weights of experts that own rows are read (when the offsets are visible here).
-      const double wbytes = c.host_visible() ? used_expert_weight_bytes(a.expert_offsets, N, K, a.weight.itemsize()) : nbytes(a.weight);
+      // Only the weights of experts that own rows are read: counted from the offsets where they are visible
+      // here, else at most min(E, R) experts (offsets on the device; cost_bounds.h).
+      const double wbytes = c.host_visible() ? used_expert_weight_bytes(a.expert_offsets, N, K, a.weight.itemsize())
+                                             : nbytes(a.weight) * expert_weight_share_bound(E, R);
       return OpCost{nbytes(a.x) + wbytes + nbytes(a.expert_offsets) + nbytes(a.out), 2.0 * double(R) * double(N) * double(K)};
     };
     return dispatch(c, a, a.x.dtype, a.out.empty(), cost,

@@ -1,5 +1,6 @@
 // Front-ends of the int8 W8A8 ops (quantize_int8, linear_w8a8, grouped_matmul_w8a8): validate, then
 // dispatch. The activation dtype is x's for quantize_int8 and out's for the matmuls.
+#include "ops/cost_bounds.h"
 #include "ops/dispatch.h"
 #include "ops/expert_offsets.h"
 
@@ -136,8 +137,9 @@ OPDEV_API opdev_status opdev_grouped_matmul_w8a8(opdev_context* ctx, const DLTen
     for (const TensorView* in : {&a.x, &a.x_scale, &a.weight, &a.weight_scale, &a.expert_offsets}) c.disjoint(a.out, *in);
     if (c.host_visible()) check_expert_offsets(a.expert_offsets, R);
     auto cost = [&] {
-      // Only the weights (and scales) of experts that own rows are read (when the offsets are visible here).
-      double wbytes = nbytes(a.weight) + nbytes(a.weight_scale);
+      // Only the weights (and scales) of experts that own rows are read: counted from the offsets where they
+      // are visible here, else at most min(E, R) experts (cost_bounds.h).
+      double wbytes = (nbytes(a.weight) + nbytes(a.weight_scale)) * expert_weight_share_bound(E, R);
       if (c.host_visible())
         wbytes = used_expert_weight_bytes(a.expert_offsets, N, K, 1) + used_expert_weight_bytes(a.expert_offsets, N, 1, 4);
       const double rn = double(R) * double(N);
