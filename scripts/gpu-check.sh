@@ -450,6 +450,17 @@ wait_model_prep() {
 
 # One model: make it, logits on cuda and cpu, op-by-op compare, bench-model. Appends to models.jsonl and
 # writes model_<name>.txt; returns non-zero when a step failed.
+# Is an `opdev compare` output over tolerance only through a MoE routing flip? The first call over
+# tolerance is moe_gating_topk with only its topk_ids over (the weights within tolerance: a near tie that
+# rounding flipped, which compare explains), and the lm_head row has no call over tolerance.
+routing_flip_only() {
+  local f=$1
+  grep -qE '^first op call over tolerance .*\(moe_gating_topk\)$' "$f" || return 1
+  awk '/^first op call over tolerance/ {s = 1; next} s && /^  output / {n++; if ($0 ~ /<- over/ && $0 !~ /topk_ids/) bad = 1}
+       s && !/^  / {s = 0} END {exit !(n > 0 && !bad)}' "$f" || return 1
+  awk '$1 == "lm_head" && $3 == 0 {ok = 1} END {exit !ok}' "$f"
+}
+
 model_checks() {
   local preset=$1 dir=$WORK/models/$1 out=$WORK/model_$1.txt fail=0 a b rc side
   make_model "$preset" >> "$WORK/logs/models.log" 2>&1 || { echo "make-model $preset failed" >> "$out"; return 1; }
@@ -467,9 +478,15 @@ model_checks() {
     a=${pair%%/*}; b=${pair##*/}
     log "compare $preset --a $a --b $b"
     { echo; echo "\$ opdev compare --a $a --b $b --ids <9 ids> --steps 2"; } >> "$out"
-    limited 120 "$OPDEV" compare --model "$dir" --a "$a" --b "$b" --ids "$IDS9" --steps 2 >> "$out" 2>> "$WORK/logs/models.log"
+    limited 120 "$OPDEV" compare --model "$dir" --a "$a" --b "$b" --ids "$IDS9" --steps 2 > "$WORK/compare.tmp" 2>> "$WORK/logs/models.log"
     rc=$?
+    cat "$WORK/compare.tmp" >> "$out"
     echo "(exit $rc: 0 within tolerance, 1 over, 2 error)" >> "$out"
+    if (( rc == 1 )) && routing_flip_only "$WORK/compare.tmp"; then
+      echo "(the first call over tolerance is a MoE routing flip at a near tie, expected now and then in 16-bit dtypes, and" \
+           "the logits (lm_head) are within tolerance: not counted as a failure)" >> "$out"
+      rc=0
+    fi
     (( rc == 0 )) || fail=1
   done
   log "bench-model $preset on cuda"

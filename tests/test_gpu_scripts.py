@@ -195,6 +195,40 @@ class Report(unittest.TestCase):
             self.assertEqual(r["nonfinite"], 0)
 
 
+COMPARE_FLIP = """row                    ops  over  worst NMSE at                                         max abs    NaN/inf A  NaN/inf B
+layers.0                48     4  inf        mlp.moe_gating_topk:topk_ids (ids differ)  2.30e+01   0          0
+lm_head                  3     0  6.86e-04   out                                        3.50e-01   0          0
+
+first op call over tolerance (graph order): call 11 (prefill): layers.0.mlp.moe_gating_topk (moe_gating_topk)
+  output 'topk_weights' [9, 8] float32 vs float32: NMSE 7.91e-05, max abs 6.80e-03, max rel 4.26e-02, NaN/inf A 0/0 B 0/0
+  output 'topk_ids' [9, 8] int32 vs int32: 2 of 72 elements differ (integer, compared exactly), NaN/inf A 0/0 B 0/0  <- over
+  the routing differs: if the router logits (the call before) are within tolerance, this is a near-tie that
+
+  74 of 588 op calls are over tolerance (errors propagate: later ones may only inherit this one)
+"""
+
+
+class GpuCheckShell(unittest.TestCase):
+    def routing_flip_only(self, text):
+        """Exit status of gpu-check.sh's routing_flip_only on an `opdev compare` output."""
+        script = os.path.join(os.path.dirname(HERE), "scripts", "gpu-check.sh")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "compare.txt")
+            write(path, text)
+            cmd = "source <(sed -n '/^routing_flip_only()/,/^}/p' \"$1\") && routing_flip_only \"$2\""
+            return subprocess.run(["bash", "-c", cmd, "_", script, path]).returncode
+
+    def test_routing_flip_only(self):
+        # A near-tie flip whose logits stay within tolerance is not a failure...
+        self.assertEqual(self.routing_flip_only(COMPARE_FLIP), 0)
+        # ...but logits over tolerance, gating weights over tolerance, or another first op are.
+        self.assertNotEqual(self.routing_flip_only(COMPARE_FLIP.replace("lm_head                  3     0", "lm_head                  3     1")), 0)
+        self.assertNotEqual(self.routing_flip_only(COMPARE_FLIP.replace("NaN/inf A 0/0 B 0/0\n  output 'topk_ids'",
+                                                                        "NaN/inf A 0/0 B 0/0  <- over\n  output 'topk_ids'")), 0)
+        self.assertNotEqual(self.routing_flip_only(COMPARE_FLIP.replace("(moe_gating_topk)", "(linear)")), 0)
+        self.assertNotEqual(self.routing_flip_only(""), 0)
+
+
 class FakeTensor(mock.MagicMock):
     """A stand-in for torch tensors and modules: every attribute, call and operator gives another one
     (comparisons too, which MagicMock leaves unimplemented), and unpacking gives two (values, indices =

@@ -56,8 +56,6 @@ TEST(ProfileInternal, RooflineFormulas) {
   EXPECT_DOUBLE_EQ(roof.roofline_ns(c), 20.0);  // max(10, 2000 / 100), not 2000 / 50
 }
 
-// q_norm writes q in place, rope reads and writes q and k in place (in/out arguments): one run, whose
-// intermediate is q (written by rms_norm, read by rope).
 // The estimates a device backend's cost formulas use (src/ops/cost_bounds.h) against a direct count of the
 // pairs (row i of a sequence with q rows and kv keys sees min(kv, max(0, kv - q + i + 1)) keys when causal).
 TEST(ProfileInternal, CostBoundsForDeviceIndexData) {
@@ -81,6 +79,9 @@ TEST(ProfileInternal, CostBoundsForDeviceIndexData) {
   EXPECT_EQ(opdev::expert_weight_share_bound(8, 0), 0.0);
 }
 
+// q_norm writes q in place, rope reads and writes q and k in place (in/out arguments): one run, whose
+// intermediate is q (written by rms_norm, read by rope). Without a roofline (a device context without
+// figures) the run is still found (memory-bound by intensity) and the reports print "-" for the roof.
 TEST(ProfileInternal, FusionRunThroughInPlaceArguments) {
   opdev::Context ctx("cpu", 1);
   const int64_t T = 3, Hq = 2, Hk = 1, D = 8, QKV = (Hq + 2 * Hk) * D, P = 16;
@@ -104,6 +105,22 @@ TEST(ProfileInternal, FusionRunThroughInPlaceArguments) {
   EXPECT_EQ(runs[0].calls, (std::vector<uint32_t>{0, 1}));
   EXPECT_EQ(runs[0].bytes_avoided, 2.0 * double(T * Hq * D * 4));
   EXPECT_EQ(shape_signature(r, r.calls()[1]), "q[3,2,8] k[3,1,8] positions[3]:int32 cos_sin_cache[16,8]");
+
+  Roofline none;
+  none.absent = true;
+  EXPECT_EQ(none.roofline_ns(r.calls()[0]), 0.0);
+  EXPECT_TRUE(none.memory_bound(r.calls()[0]));
+  CallRecord dense;  // 64 FLOP per byte: above the balance assumed without a roofline
+  dense.bytes = 1e6;
+  dense.flops = 6.4e7;
+  EXPECT_FALSE(none.memory_bound(dense));
+  ASSERT_EQ(find_fusion_runs(r, none).size(), 1u);
+  for (const SummaryRow& g : summarize(r, none)) EXPECT_LT(g.roofline_ns, 0) << g.op;
+  const std::string text = format_report(r, none, 15);
+  EXPECT_NE(text.find("roofline: none (a device context"), std::string::npos) << text;
+  EXPECT_EQ(text.find("measured on this host"), std::string::npos) << text;
+  EXPECT_NE(text.find("rms_norm           float32          1"), std::string::npos) << text;
+  EXPECT_NE(text.find("    -\n"), std::string::npos) << text;  // the roof column
 }
 
 TEST(ProfileInternal, QuickMachineMeasurement) {

@@ -222,14 +222,18 @@ std::vector<StepOutput> Engine::step() {
     for (int64_t b = 0; b < max_blocks; ++b) in.block_table.push_back(b < int64_t(r.blocks.size()) ? r.blocks[size_t(b)] : 0);
     if (s.sample) in.logit_rows.push_back(int32_t(in.ids.size() - 1));
   }
+  // Which requests the failing step carried: the op's message already says which op and layer.
+  const int64_t step = stats_.steps;
+  auto step_failed = [&](const std::string& what) {
+    std::string ids;
+    for (const Scheduled& s : sched) ids += (ids.empty() ? "" : ", ") + std::to_string(s.r->id);
+    log(OPDEV_LOG_ERROR, "engine", "step ", step, " (requests ", ids, ") failed: ", what);
+    return ModelError("step " + std::to_string(step) + " (requests " + ids + "): " + what);
+  };
   try {
     model_.forward(in, cache_, logits_);
   } catch (const ModelError& e) {
-    // Which requests the failing step carried: the op's message already says which op and layer.
-    std::string ids;
-    for (const Scheduled& s : sched) ids += (ids.empty() ? "" : ", ") + std::to_string(s.r->id);
-    log(OPDEV_LOG_ERROR, "engine", "step ", stats_.steps, " (requests ", ids, ") failed: ", e.what());
-    throw ModelError("step " + std::to_string(stats_.steps) + " (requests " + ids + "): " + e.what());
+    throw step_failed(e.what());
   }
   ++stats_.steps;
 
@@ -261,7 +265,15 @@ std::vector<StepOutput> Engine::step() {
     opdev_status st = opdev_sample(ctx, sampled_, logits_, t_temp, t_topk, t_topp, t_seed, t_step);
     opdev_context_set_label(ctx, nullptr);
     if (st != OPDEV_STATUS_SUCCESS) throw ModelError(std::string("sample: ") + opdev_status_string(st) + ": " + opdev_last_error());
-    download(ctx, sampled.data(), sampled_, sampled_.nbytes());
+    try {
+      download(ctx, sampled.data(), sampled_, sampled_.nbytes());
+    } catch (const std::exception& e) {
+      // The step's first wait for the device: on a device backend a fault in any kernel of the step, or index
+      // data a kernel found out of range, surfaces here rather than at its op.
+      throw step_failed(std::string("reading the sampled ids back: ") + e.what() +
+                        " (on a device backend this covers every kernel of the step; CUDA_LAUNCH_BLOCKING=1, or --profile, "
+                        "which waits after every op, names the failing op)");
+    }
     if (cfg_.record_logits) {
       const int64_t V = model_.config().vocab_size;
       Tensor f32(ctx, kFloat32, {R, V}, "logits (float32)");

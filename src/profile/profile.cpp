@@ -38,8 +38,13 @@ Machine measured_machine(int threads) {
   return it->second;
 }
 
-Roofline resolve_roofline(const opdev_profile_options& o, int threads) {
+// The options' figures; else, on a host context, this host's (measured once); on a device context none.
+Roofline resolve_roofline(const opdev_profile_options& o, int threads, bool device) {
   Roofline r;
+  if (device && !(o.read_gbps > 0 && o.peak_gflops > 0)) {
+    r.absent = true;
+    return r;
+  }
   if (o.read_gbps > 0 && o.peak_gflops > 0) {
     r.machine.threads = threads;
     r.machine.simd = "given";
@@ -82,7 +87,7 @@ void make_directory(const std::string& dir, const char* what) {
 
 void write_all(opdev_profile* p, const std::string& dir) {
   make_directory(dir, "dir: ");
-  const Roofline roof = resolve_roofline(p->options, p->recorder.num_threads());
+  const Roofline roof = resolve_roofline(p->options, p->recorder.num_threads(), p->recorder.device());
   const Recorder& r = p->recorder;
   double op_ns = 0;
   for (const CallRecord& c : r.calls()) op_ns += double(c.end_ns - c.begin_ns);
@@ -183,7 +188,7 @@ OPDEV_API opdev_status opdev_profile_report(opdev_profile* profile, const char**
     if (!out_text) fail(OPDEV_STATUS_INVALID_ARGUMENT, "out_text: expected a pointer, got NULL");
     *out_text = "";
     check_profile(profile);
-    profile->report = format_report(profile->recorder, resolve_roofline(profile->options, profile->recorder.num_threads()),
+    profile->report = format_report(profile->recorder, resolve_roofline(profile->options, profile->recorder.num_threads(), profile->recorder.device()),
                                     top_rows(profile->options));
     *out_text = profile->report.c_str();
     return OPDEV_STATUS_SUCCESS;

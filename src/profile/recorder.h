@@ -70,6 +70,7 @@ class Recorder {
   // What the report needs to know about the context (kept after it is destroyed).
   const std::string& backend_name() const { return backend_; }
   const std::string& backend_describe() const { return describe_; }
+  bool device() const { return sync_device_; }  // a device backend (not host memory)
   int num_threads() const;
   // Wall time from the first op's start to the last op's end, in nanoseconds.
   int64_t span_ns() const;

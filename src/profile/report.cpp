@@ -172,11 +172,13 @@ double Roofline::peak(const CallRecord& c) const {
 }
 
 bool Roofline::memory_bound(const CallRecord& c) const {
+  if (absent) return c.flops < kAbsentBalance * c.bytes;
   // flops / bytes < peak / bandwidth, without dividing by zero.
   return c.flops * machine.read_gbps < peak(c) * c.bytes;
 }
 
 double Roofline::roofline_ns(const CallRecord& c) const {
+  if (absent) return 0.0;
   const double bw = machine.read_gbps, peak = this->peak(c);
   return std::max(bw > 0 ? c.bytes / bw : 0.0, peak > 0 ? c.flops / peak : 0.0);
 }
@@ -249,6 +251,7 @@ std::vector<SummaryRow> summarize(const Recorder& r, const Roofline& roof) {
     total.flops = g.flops;
     total.dtype = g.dl_dtype;
     g.memory_bound = roof.memory_bound(total);
+    if (roof.absent) g.roofline_ns = -1;  // no roofline: the CSV leaves the fraction empty
     rows.push_back(std::move(g));
   }
   std::stable_sort(rows.begin(), rows.end(), [](const SummaryRow& a, const SummaryRow& b) { return a.total_ns > b.total_ns; });
@@ -340,7 +343,10 @@ std::vector<FusionCandidate> fusion_candidates(const Recorder& r, const Roofline
     kv.second.saving_ns = roof.machine.read_gbps > 0 ? kv.second.bytes_avoided / roof.machine.read_gbps : 0;
     v.push_back(std::move(kv.second));
   }
-  std::stable_sort(v.begin(), v.end(), [](const FusionCandidate& a, const FusionCandidate& b) { return a.saving_ns > b.saving_ns; });
+  // By saving; without a roofline (saving 0) by the bytes a fusion avoids.
+  std::stable_sort(v.begin(), v.end(), [](const FusionCandidate& a, const FusionCandidate& b) {
+    return a.saving_ns != b.saving_ns ? a.saving_ns > b.saving_ns : a.bytes_avoided > b.bytes_avoided;
+  });
   return v;
 }
 
@@ -355,6 +361,7 @@ void write_trace(const Recorder& r, const Roofline& roof, const std::string& pat
   json_str(s, r.backend_name());
   s += ",\"read_gbps\":" + json_num(roof.machine.read_gbps) + ",\"f32_gflops\":" + json_num(roof.machine.f32_gflops) +
        ",\"bf16_gflops\":" + json_num(roof.machine.bf16_gflops) + ",\"roofline_measured\":" + (roof.measured ? "true" : "false") +
+       ",\"roofline_absent\":" + (roof.absent ? "true" : "false") +
        "},\n\"traceEvents\":[\n";
   // Metadata: the process and one named track per thread.
   std::string pname = "opdev " + r.backend_name();
@@ -411,7 +418,8 @@ void write_summary_csv(const std::vector<SummaryRow>& rows, const std::string& p
     s += csv(g.op) + "," + csv(g.backend) + "," + csv(g.dtype) + "," + csv(g.shapes) + "," + std::to_string(g.calls) + "," +
          fmt("%.3f", g.total_ns / 1e3) + "," + fmt("%.3f", g.total_ns / 1e3 / double(g.calls)) + "," + fmt("%.3f", g.min_ns / 1e3) + "," +
          fmt("%.4g", g.total_ns > 0 ? g.bytes / g.total_ns : 0) + "," + fmt("%.4g", g.total_ns > 0 ? g.flops / g.total_ns : 0) + "," +
-         (g.memory_bound ? "memory" : "compute") + "," + fmt("%.4f", g.total_ns > 0 ? g.roofline_ns / g.total_ns : 0) + "," +
+         (g.memory_bound ? "memory" : "compute") + "," +
+         (g.roofline_ns < 0 ? std::string() : fmt("%.4f", g.total_ns > 0 ? g.roofline_ns / g.total_ns : 0)) + "," +
          json_num(g.bytes) + "," + json_num(g.flops) + "\n";
   }
   f.write(s);
@@ -447,10 +455,15 @@ std::string format_report(const Recorder& r, const Roofline& roof, int top) {
   if (!r.backend_describe().empty()) s += " (" + r.backend_describe() + ")";
   s += ", " + std::to_string(r.num_threads()) + " threads: " + fmt("%.3f", op_ns / 1e6) + " ms in ops over " +
        fmt("%.3f", wall_ns / 1e6) + " ms from the first op's start to the last op's end\n";
-  s += std::string("roofline (") + (roof.measured ? "measured on this host" : "given") + "): read " + fmt("%.1f", m.read_gbps) +
-       " GB/s, float32 " + fmt("%.0f", m.f32_gflops) + " GFLOP/s, bfloat16 " +
-       (m.bf16_gflops > 0 ? fmt("%.0f", m.bf16_gflops) + " GFLOP/s" : std::string("n/a (float32 peak)")) + ", int8 " +
-       (m.i8_gops > 0 ? fmt("%.0f", m.i8_gops) + " GOP/s" : std::string("n/a (float32 peak)")) + "\n";
+  if (roof.absent)
+    s += "roofline: none (a device context: the host's figures would not apply; give read_gbps / peak_gflops in "
+         "opdev_profile_options, or use opdev bench-model, which measures the device); memory-bound: under " +
+         fmt("%.0f", Roofline::kAbsentBalance) + " FLOP per byte\n";
+  else
+    s += std::string("roofline (") + (roof.measured ? "measured on this host" : "given") + "): read " + fmt("%.1f", m.read_gbps) +
+         " GB/s, float32 " + fmt("%.0f", m.f32_gflops) + " GFLOP/s, bfloat16 " +
+         (m.bf16_gflops > 0 ? fmt("%.0f", m.bf16_gflops) + " GFLOP/s" : std::string("n/a (float32 peak)")) + ", int8 " +
+         (m.i8_gops > 0 ? fmt("%.0f", m.i8_gops) + " GOP/s" : std::string("n/a (float32 peak)")) + "\n";
   if (r.calls().empty()) return s + "no op calls recorded\n";
 
   // A table of groups by total time.
@@ -484,9 +497,10 @@ std::string format_report(const Recorder& r, const Roofline& roof, int top) {
     for (const Agg& a : v) {
       if (int(shown) >= top) break;
       ++shown;
-      std::snprintf(line, sizeof line, "  %-*s %-*s %8llu %10.3f %5.1f%% %10.2f %8s %8s %4.0f%%\n", w1, a.key1.c_str(), w2, a.key2.c_str(),
+      const std::string rf = roof.absent ? std::string("-") : fmt("%.0f%%", a.ns > 0 ? 100 * a.roof_ns / a.ns : 0.0);
+      std::snprintf(line, sizeof line, "  %-*s %-*s %8llu %10.3f %5.1f%% %10.2f %8s %8s %5s\n", w1, a.key1.c_str(), w2, a.key2.c_str(),
                     (unsigned long long)a.calls, a.ns / 1e6, op_ns > 0 ? 100 * a.ns / op_ns : 0.0, a.ns / 1e3 / double(a.calls),
-                    g3(a.ns > 0 ? a.bytes / a.ns : 0).c_str(), g3(a.ns > 0 ? a.flops / a.ns : 0).c_str(), a.ns > 0 ? 100 * a.roof_ns / a.ns : 0.0);
+                    g3(a.ns > 0 ? a.bytes / a.ns : 0).c_str(), g3(a.ns > 0 ? a.flops / a.ns : 0).c_str(), rf.c_str());
       s += line;
     }
     if (v.size() > shown) s += "  (" + std::to_string(v.size() - shown) + " more)\n";
@@ -512,8 +526,12 @@ std::string format_report(const Recorder& r, const Roofline& roof, int top) {
   for (const FusionCandidate& c : fc) {
     if (int(shown) >= top) break;
     ++shown;
-    std::snprintf(line, sizeof line, "  %10.2f %5.1f%% %6llu %6zu %10s  ", c.saving_ns / 1e3, op_ns > 0 ? 100 * c.saving_ns / op_ns : 0.0,
-                  (unsigned long long)c.occurrences, c.length, human_bytes(c.bytes_avoided).c_str());
+    if (roof.absent)
+      std::snprintf(line, sizeof line, "  %10s %6s %6llu %6zu %10s  ", "-", "-", (unsigned long long)c.occurrences, c.length,
+                    human_bytes(c.bytes_avoided).c_str());
+    else
+      std::snprintf(line, sizeof line, "  %10.2f %5.1f%% %6llu %6zu %10s  ", c.saving_ns / 1e3, op_ns > 0 ? 100 * c.saving_ns / op_ns : 0.0,
+                    (unsigned long long)c.occurrences, c.length, human_bytes(c.bytes_avoided).c_str());
     s += line + c.sequence + "\n";
   }
   if (fc.size() > shown) s += "  (" + std::to_string(fc.size() - shown) + " more)\n";

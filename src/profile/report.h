@@ -15,6 +15,11 @@ namespace opdev::profile {
 struct Roofline {
   Machine machine;        // read_gbps (1 GB/s = 1 byte/ns), f32_gflops, bf16_gflops, i8_gops
   bool measured = false;  // false: the numbers were given in opdev_profile_options
+  // No roofline: a device context (cuda) without figures in the options. The host's figures would not
+  // apply and the device's are not measured here (opdev bench / bench-model measure them). roofline_ns
+  // is then 0, reports print "-", and a call is memory-bound below kAbsentBalance FLOP per byte.
+  bool absent = false;
+  static constexpr double kAbsentBalance = 16.0;  // below any current CPU's or GPU's peak / bandwidth
 
   // The peak that bounds a call: its activation dtype's (Machine::peak_gflops), the int8 peak for the int8
   // products.

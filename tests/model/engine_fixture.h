@@ -59,7 +59,8 @@ struct Fixture {
   ~Fixture() { fs::remove_all(dir); }
 };
 
-// Logits of every position of `ids` from one forward over the whole sequence.
+// Logits of every position of `ids` from one forward over the whole sequence, as float32 (the model's
+// logits are in its compute dtype: cast on the context before the download).
 inline std::vector<std::vector<float>> full_forward(Qwen3Model& m, opdev_context* ctx, const std::vector<int32_t>& ids) {
   const int64_t n = int64_t(ids.size()), bs = 16, nb = (n + bs - 1) / bs, V = m.config().vocab_size;
   KvCache cache = m.make_kv_cache(nb, bs);
@@ -76,8 +77,10 @@ inline std::vector<std::vector<float>> full_forward(Qwen3Model& m, opdev_context
   }
   Tensor logits;
   m.forward(in, cache, logits);
+  Tensor f32(ctx, opdev::kFloat32, {n, V}, "logits (float32)");
+  opdev::check(opdev::same_dtype(logits.dtype, opdev::kFloat32) ? opdev_copy(ctx, f32, logits) : opdev_cast(ctx, f32, logits));
   std::vector<float> host(size_t(n * V));
-  download(ctx, host.data(), logits, logits.nbytes());
+  download(ctx, host.data(), f32, f32.nbytes());
   std::vector<std::vector<float>> rows;
   for (int64_t i = 0; i < n; ++i) rows.emplace_back(host.begin() + i * V, host.begin() + (i + 1) * V);
   return rows;

@@ -158,9 +158,10 @@ TEST_P(CudaModel, Bfloat16LogitsStayInTheBfloat16Band) {
               "%.3g agreement %.3f\n",
               kind(moe), g.nmse, g.agree, c.nmse, c.agree, gc.nmse, gc.agree);
   EXPECT_TRUE(g.finite);
-  // cpu bfloat16 measures 2e-4 (dense) / 3e-4 (MoE) on such checkpoints (test_int8_weights); a routing
-  // flip on a near tie adds to it. The bound is opdev compare's per-op bfloat16 band divided by 3.
-  EXPECT_LT(g.nmse, 1e-2);
+  // cpu bfloat16 measures 2e-4 (dense) / 3e-4 (MoE) on such checkpoints (test_int8_weights); the cuda
+  // kernels round at other points (tensor-core attention rounds P once, other summation orders) and a
+  // routing flip on a near tie adds to it: a few times cpu's error, not more.
+  EXPECT_LT(g.nmse, 5 * c.nmse + 1e-4);
   EXPECT_GE(g.agree, 0.75);
 }
 
