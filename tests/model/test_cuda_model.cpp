@@ -161,22 +161,31 @@ TEST_P(CudaModel, Float32LogitsMatchCpu) {
   EXPECT_GE(c.agree, 0.97);
 }
 
-TEST_P(CudaModel, Bfloat16LogitsStayInTheBfloat16Band) {
-  REQUIRE_GPU();
-  const bool moe = GetParam();
+// One full forward in a 16-bit dtype on the backend under test and on cpu, each against cpu float32.
+void check_16bit_logits(bool moe, DLDataType dt, const char* name, int salt) {
   Ckpt ck(moe);
-  Side ref("cpu", *ck.ckpt, opdev::kFloat32), cpu("cpu", *ck.ckpt, opdev::kBFloat16), gpu(backend_under_test(), *ck.ckpt, opdev::kBFloat16);
-  const std::vector<int32_t> ids = prompt_ids(64, 6);
+  Side ref("cpu", *ck.ckpt, opdev::kFloat32), cpu("cpu", *ck.ckpt, dt), gpu(backend_under_test(), *ck.ckpt, dt);
+  const std::vector<int32_t> ids = prompt_ids(64, salt);
   const auto exact = full_forward(*ref.model, ref.ctx, ids);
   const auto on_cpu = full_forward(*cpu.model, cpu.ctx, ids);
   const auto on_gpu = full_forward(*gpu.model, gpu.ctx, ids);
   const Compared g = compare(on_gpu, exact), c = compare(on_cpu, exact), gc = compare(on_gpu, on_cpu);
-  std::printf("bfloat16 (%s) vs cpu float32: cuda NMSE %.3g agreement %.3f; cpu NMSE %.3g agreement %.3f; cuda vs cpu bfloat16 NMSE "
-              "%.3g agreement %.3f\n",
-              kind(moe), g.nmse, g.agree, c.nmse, c.agree, gc.nmse, gc.agree);
+  std::printf("%s (%s) vs cpu float32: cuda NMSE %.3g agreement %.3f; cpu NMSE %.3g agreement %.3f; cuda vs cpu %s NMSE %.3g "
+              "agreement %.3f\n",
+              name, kind(moe), g.nmse, g.agree, c.nmse, c.agree, name, gc.nmse, gc.agree);
   EXPECT_TRUE(g.finite);
   EXPECT_LT(g.nmse, band(c.nmse, moe));
   EXPECT_GE(g.agree, 0.75);
+}
+
+TEST_P(CudaModel, Bfloat16LogitsStayInTheBfloat16Band) {
+  REQUIRE_GPU();
+  check_16bit_logits(GetParam(), opdev::kBFloat16, "bfloat16", 6);
+}
+
+TEST_P(CudaModel, Float16LogitsStayInTheFloat16Band) {
+  REQUIRE_GPU();
+  check_16bit_logits(GetParam(), opdev::kFloat16, "float16", 7);
 }
 
 TEST_P(CudaModel, Float32GenerationMatchesCpu) {
@@ -240,21 +249,6 @@ TEST_P(CudaModel, Bfloat16GenerationRunsAndIsReproducible) {
   }
   // Greedy bfloat16 on two backends diverges after the first near tie; reported, not required.
   std::printf("bfloat16 greedy (%s): %zu of %zu tokens equal to cpu bfloat16's\n", kind(moe), same, total);
-}
-
-TEST_P(CudaModel, Float16LogitsStayInTheFloat16Band) {
-  REQUIRE_GPU();
-  const bool moe = GetParam();
-  Ckpt ck(moe);
-  Side ref("cpu", *ck.ckpt, opdev::kFloat32), cpu("cpu", *ck.ckpt, opdev::kFloat16), gpu(backend_under_test(), *ck.ckpt, opdev::kFloat16);
-  const std::vector<int32_t> ids = prompt_ids(64, 7);
-  const auto exact = full_forward(*ref.model, ref.ctx, ids);
-  const Compared g = compare(full_forward(*gpu.model, gpu.ctx, ids), exact), c = compare(full_forward(*cpu.model, cpu.ctx, ids), exact);
-  std::printf("float16 (%s) vs cpu float32: cuda NMSE %.3g agreement %.3f; cpu NMSE %.3g agreement %.3f\n", kind(moe), g.nmse, g.agree,
-              c.nmse, c.agree);
-  EXPECT_TRUE(g.finite);
-  EXPECT_LT(g.nmse, band(c.nmse, moe));
-  EXPECT_GE(g.agree, 0.75);
 }
 
 // int8 weights (quantize_int8 + linear_w8a8 / grouped_matmul_w8a8): the int8 products give the same bits
