@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
 #include <string>
 
 #include "backends/cpu/tuning.h"
@@ -12,6 +13,23 @@
 namespace {
 
 using namespace opdev;
+
+// A context state of backend b under the current environment: its describe() text (after `check(state,
+// text)` where given), or "error: <message>" when create_state refuses.
+std::string describe_state(const Backend* b, const std::function<void(void*, const std::string&)>& check = {}) {
+  void* state = nullptr;
+  std::string d;
+  try {
+    if (b->create_state(0, &state) == OPDEV_STATUS_SUCCESS) {
+      d = b->describe(state);
+      if (check) check(state, d);
+      b->destroy_state(state);
+    }
+  } catch (const std::exception& e) {
+    d = std::string("error: ") + e.what();
+  }
+  return d;
+}
 
 TEST(Backends, RegisteredInOrderWithEveryOpSlot) {
   ASSERT_GE(backend_count(), 2);
@@ -61,19 +79,11 @@ TEST(Backends, CpuBf16GemmSelection) {
     setenv("OPDEV_CPU_ISA", isa, 1);
     if (choice) setenv("OPDEV_CPU_BF16_GEMM", choice, 1);
     else unsetenv("OPDEV_CPU_BF16_GEMM");
-    void* state = nullptr;
-    std::string d;
-    try {
-      if (cpu->create_state(0, &state) == OPDEV_STATUS_SUCCESS) {
-        d = cpu->describe(state);
-        // What describe() says is what the kernels read (ISAs without vdpbf16ps only have Fma).
-        EXPECT_EQ(cpu::tuning(ExecContext{nullptr, state, 1, false}).bf16_gemm,
-                  d.find("bf16 gemm pairs") != std::string::npos ? cpu::Bf16Gemm::Pairs : cpu::Bf16Gemm::Fma);
-        cpu->destroy_state(state);
-      }
-    } catch (const std::exception& e) {
-      d = std::string("error: ") + e.what();
-    }
+    const std::string d = describe_state(cpu, [](void* state, const std::string& text) {
+      // What describe() says is what the kernels read (ISAs without vdpbf16ps only have Fma).
+      EXPECT_EQ(cpu::tuning(ExecContext{nullptr, state, 1, false}).bf16_gemm,
+                text.find("bf16 gemm pairs") != std::string::npos ? cpu::Bf16Gemm::Pairs : cpu::Bf16Gemm::Fma);
+    });
     unsetenv("OPDEV_CPU_ISA");
     unsetenv("OPDEV_CPU_BF16_GEMM");
     return d;
@@ -100,16 +110,7 @@ TEST(Backends, CudaAttnPSelection) {
   auto state_for = [&](const char* choice) -> std::string {
     if (choice) setenv("OPDEV_CUDA_ATTN_P", choice, 1);
     else unsetenv("OPDEV_CUDA_ATTN_P");
-    void* state = nullptr;
-    std::string d;
-    try {
-      if (cuda->create_state(0, &state) == OPDEV_STATUS_SUCCESS) {
-        d = cuda->describe(state);
-        cuda->destroy_state(state);
-      }
-    } catch (const std::exception& e) {
-      d = std::string("error: ") + e.what();
-    }
+    const std::string d = describe_state(cuda);
     unsetenv("OPDEV_CUDA_ATTN_P");
     return d;
   };

@@ -139,9 +139,9 @@ OPDEV_API opdev_status opdev_grouped_matmul_w8a8(opdev_context* ctx, const DLTen
     auto cost = [&] {
       // Only the weights (and scales) of experts that own rows are read: counted from the offsets where they
       // are visible here, else at most min(E, R) experts (cost_bounds.h).
-      double wbytes = (nbytes(a.weight) + nbytes(a.weight_scale)) * expert_weight_share_bound(E, R);
-      if (c.host_visible())
-        wbytes = used_expert_weight_bytes(a.expert_offsets, N, K, 1) + used_expert_weight_bytes(a.expert_offsets, N, 1, 4);
+      const double wbytes = c.host_visible()
+                                ? used_expert_weight_bytes(a.expert_offsets, N, K, 1) + used_expert_weight_bytes(a.expert_offsets, N, 1, 4)
+                                : (nbytes(a.weight) + nbytes(a.weight_scale)) * expert_weight_share_bound(E, R);
       const double rn = double(R) * double(N);
       return OpCost{nbytes(a.x) + nbytes(a.x_scale) + wbytes + nbytes(a.expert_offsets) + nbytes(a.out), 2.0 * rn * double(K) + 2.0 * rn};
     };

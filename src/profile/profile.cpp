@@ -41,11 +41,12 @@ Machine measured_machine(int threads) {
 // The options' figures; else, on a host context, this host's (measured once); on a device context none.
 Roofline resolve_roofline(const opdev_profile_options& o, int threads, bool device) {
   Roofline r;
-  if (device && !(o.read_gbps > 0 && o.peak_gflops > 0)) {
+  const bool given = o.read_gbps > 0 && o.peak_gflops > 0;
+  if (device && !given) {
     r.absent = true;
     return r;
   }
-  if (o.read_gbps > 0 && o.peak_gflops > 0) {
+  if (given) {
     r.machine.threads = threads;
     r.machine.simd = "given";
     r.measured = false;
