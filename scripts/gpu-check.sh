@@ -448,8 +448,6 @@ wait_model_prep() {
   PREP_PID=""
 }
 
-# One model: make it, logits on cuda and cpu, op-by-op compare, bench-model. Appends to models.jsonl and
-# writes model_<name>.txt; returns non-zero when a step failed.
 # Is an `opdev compare` output over tolerance only through a MoE routing flip? The first call over
 # tolerance is moe_gating_topk with only its topk_ids over (the weights within tolerance: a near tie that
 # rounding flipped, which compare explains), and the lm_head row has no call over tolerance.
@@ -461,6 +459,8 @@ routing_flip_only() {
   awk '$1 == "lm_head" && $3 == 0 {ok = 1} END {exit !ok}' "$f"
 }
 
+# One model: make it, logits on cuda and cpu, op-by-op compare, bench-model. Appends to models.jsonl and
+# writes model_<name>.txt; returns non-zero when a step failed.
 model_checks() {
   local preset=$1 dir=$WORK/models/$1 out=$WORK/model_$1.txt fail=0 a b rc side
   make_model "$preset" >> "$WORK/logs/models.log" 2>&1 || { echo "make-model $preset failed" >> "$out"; return 1; }
